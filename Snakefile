@@ -1,0 +1,39 @@
+# The engine's workflow: specs/*.yaml -> plan -> jobs -> tables, figures, paper index.
+#   snakemake --cores 2                         # default scale -> paper/
+#   snakemake --cores 2 --config scale=smoke    # -> paper/smoke/
+# The plan is built here at parse time (pydantic + yaml only, no torch). Rules are thin:
+# they name outputs by content hash and call `engine run`.
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
+from engine.plan import build_plan
+
+SCALE = str(config.get("scale", "default"))
+try:
+    PLAN = build_plan(SCALE)
+except (SpecError, SpecErrors) as _e:
+    sys.stderr.write(f"{_e}\n")
+    sys.exit(EXIT_BAD_INPUT)
+
+ENGINE = f"{sys.executable} -m engine"
+
+
+wildcard_constraints:
+    job="[0-9a-f]{16}",
+    name="[a-z0-9_-]+",
+
+
+rule all:
+    input:
+        PLAN.all_files(),
+    default_target: True
+
+
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
+include: "rules/paper.smk"

@@ -1,0 +1,1 @@
+"""Fine-tuning algorithms, one file each (recipe style: the whole loop is in the file)."""

@@ -1,0 +1,43 @@
+"""Advantage normalization shared by the policy-gradient algorithms."""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+
+import torch
+
+
+def batch_normalize(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return (rewards - rewards.mean()) / (rewards.std() + eps)
+
+
+class PerPromptStats:
+    """DDPO's per-prompt running statistics: a prompt with fewer than `min_count`
+    stored rewards is normalized with the batch's statistics instead."""
+
+    def __init__(self, buffer_size: int = 64, min_count: int = 16):
+        self.buffer_size = buffer_size
+        self.min_count = min_count
+        self.stats: dict = defaultdict(lambda: deque(maxlen=buffer_size))
+
+    def normalize(self, prompts: list, rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+        out = torch.empty_like(rewards)
+        mean_all, std_all = rewards.mean(), rewards.std() + eps
+        for p in set(prompts):
+            idx = torch.tensor([i for i, q in enumerate(prompts) if q == p])
+            buf = self.stats[p]
+            buf.extend(rewards[idx].tolist())
+            if len(buf) < self.min_count:
+                out[idx] = (rewards[idx] - mean_all) / std_all
+            else:
+                vals = torch.tensor(list(buf), dtype=rewards.dtype)
+                out[idx] = (rewards[idx] - vals.mean()) / (vals.std() + eps)
+        return out
+
+
+def group_normalize(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """GRPO: (r - group mean) / group std within each group id."""
+    out = torch.empty_like(rewards)
+    for g in groups.unique():
+        m = groups == g
+        out[m] = (rewards[m] - rewards[m].mean()) / (rewards[m].std() + eps)
+    return out

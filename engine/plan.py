@@ -1,0 +1,221 @@
+"""The planner: runs -> stage instances keyed by content hashes -> jobs and paper targets.
+
+A stage instance's hash covers what can change its numbers: the stage kind, its code
+version, its own slice of the run config and the hashes of its upstream instances.
+Resources, captions and table layout are never part of an instance hash.
+
+Jobs group instances for Snakemake: process start-up (~1 s of Snakemake, ~1.3 s to
+import torch) dominates cheap Gaussian instances, so one job runs all instances of one
+stage kind of one spec, and skips those already in the store. A job's output is a small
+manifest named by the hash of its instance list, so adding a run to a spec creates a new
+job that recomputes only the new instance, and an evaluation-only edit creates new
+evaluate jobs while every finetune job keeps its manifest (zero finetune work).
+This module imports no torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SpecError
+from .spec import models as M
+from .spec.resolve import ExpandedSpec, Run, load_spec, expand
+from .stages import GROUPING, VERSIONS
+
+SPEC_DIR = Path("specs")
+RESULTS = Path("results")
+HASH_LEN = 16
+
+
+def content_hash(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
+
+
+def paper_dir(scale: str) -> Path:
+    """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
+    return Path("paper") if scale == "default" else Path("paper") / scale
+
+
+def result_dir(stage: str, h: str) -> Path:
+    return RESULTS / stage / h
+
+
+def manifest_path(stage: str, job_id: str) -> Path:
+    return RESULTS / "jobs" / stage / f"{job_id}.json"
+
+
+# ----------------------------------------------------------------------------- stage configs
+def stage_config(stage: str, cfg: M.RunConfig) -> dict:
+    """The slice of a run's config that a stage's numbers depend on."""
+    if stage == "finetune":
+        keys = ("data", "model", "sampler", "algorithm", "reward", "curve", "seed")
+    elif stage == "evaluate":
+        keys = ("evaluation",)
+    else:
+        raise ValueError(f"no run-level stage {stage!r}")
+    return {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
+            for k, v in ((k, getattr(cfg, k)) for k in keys)}
+
+
+RUN_STAGES = ("finetune", "evaluate")         # in dependency order
+UPSTREAM = {"finetune": None, "evaluate": "finetune"}
+
+
+@dataclass
+class Instance:
+    stage: str
+    hash: str
+    config: dict
+    upstream: tuple[str, ...]
+    runs: list[tuple[str, int]] = field(default_factory=list)   # (spec, run index): who asked for it
+    resources: M.Resources = M.Resources()
+
+    @property
+    def path(self) -> Path:
+        return result_dir(self.stage, self.hash)
+
+
+@dataclass
+class Job:
+    id: str
+    stage: str
+    hashes: tuple[str, ...]
+    inputs: tuple[str, ...]        # manifest paths of upstream jobs
+    spec: str
+    threads: int
+    mem_mb: int
+
+    @property
+    def manifest(self) -> Path:
+        return manifest_path(self.stage, self.id)
+
+
+@dataclass
+class Target:
+    """A table or figure (or the index) of one scale."""
+    kind: str                       # table | figure
+    name: str
+    spec: ExpandedSpec
+    cfg: object
+    key: str
+    files: tuple[str, ...]
+    inputs: tuple[str, ...]         # manifest paths
+
+
+@dataclass
+class Plan:
+    scale: str
+    specs: list[ExpandedSpec]
+    instances: dict[str, Instance]
+    run_stages: dict[tuple[str, int], dict[str, str]]
+    jobs: dict[str, Job]
+    targets: dict[str, Target]
+
+    def run_hash(self, run: Run, stage: str) -> str:
+        return self.run_stages[(run.spec, run.index)][stage]
+
+    @property
+    def index_file(self) -> str:
+        return str(paper_dir(self.scale) / "README.md")
+
+    def all_files(self) -> list[str]:
+        files = [f for t in self.targets.values() for f in t.files]
+        return files + [self.index_file] if self.targets else files
+
+    def status(self, h: str) -> str:
+        inst = self.instances[h]
+        return "done" if (inst.path / "provenance.json").is_file() else "pending"
+
+
+# ----------------------------------------------------------------------------- building
+def spec_files(spec_dir: Path = SPEC_DIR) -> list[Path]:
+    return sorted(p for p in Path(spec_dir).glob("*.yaml") if p.is_file())
+
+
+def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: list[Path] | None = None) -> Plan:
+    if scale not in M.SCALES:
+        raise SpecError("<command line>", None, "scale", f"unknown scale '{scale}' (one of: {', '.join(M.SCALES)})")
+    specs = []
+    for f in files if files is not None else spec_files(Path(spec_dir)):
+        doc = load_spec(f)
+        if scale in doc.header.scales:
+            specs.append(expand(doc, scale))
+    instances: dict[str, Instance] = {}
+    run_stages: dict[tuple[str, int], dict[str, str]] = {}
+    for spec in specs:
+        for run in spec.runs:
+            hashes: dict[str, str] = {}
+            for stage in RUN_STAGES:
+                up = (hashes[UPSTREAM[stage]],) if UPSTREAM[stage] else ()
+                cfg = stage_config(stage, run.config)
+                h = content_hash({"stage": stage, "version": VERSIONS[stage], "config": cfg, "upstream": list(up)})
+                inst = instances.get(h)
+                if inst is None:
+                    inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources)
+                inst.runs.append((run.spec, run.index))
+                hashes[stage] = h
+            run_stages[(run.spec, run.index)] = hashes
+    jobs = _jobs(specs, instances, run_stages)
+    targets = _targets(specs, scale, run_stages, jobs)
+    return Plan(scale, specs, instances, run_stages, jobs, targets)
+
+
+def _jobs(specs, instances, run_stages) -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    producer: dict[str, str] = {}          # instance hash -> manifest path of the job that makes it
+    for stage in RUN_STAGES:
+        for spec in specs:
+            hashes = list(dict.fromkeys(run_stages[(r.spec, r.index)][stage] for r in spec.runs))
+            groups = [hashes] if GROUPING[stage] == "spec" else [[h] for h in hashes]
+            for group in groups:
+                job_id = content_hash({"stage": stage, "instances": sorted(group)})
+                if job_id in jobs:
+                    continue
+                ups = sorted({producer[u] for h in group for u in instances[h].upstream})
+                res = [instances[h].resources for h in group]
+                job = Job(job_id, stage, tuple(group), tuple(ups), spec.name,
+                          max(r.threads for r in res), max(r.mem_mb for r in res))
+                jobs[job_id] = job
+                for h in group:
+                    producer.setdefault(h, str(job.manifest))
+    return jobs
+
+
+def _targets(specs, scale, run_stages, jobs) -> dict[str, Target]:
+    by_instance: dict[str, str] = {}
+    for job in jobs.values():
+        for h in job.hashes:
+            by_instance.setdefault(h, str(job.manifest))
+    targets: dict[str, Target] = {}
+    out = paper_dir(scale)
+    for spec in specs:
+        ev = [run_stages[(r.spec, r.index)]["evaluate"] for r in spec.runs]
+        ft = [run_stages[(r.spec, r.index)]["finetune"] for r in spec.runs]
+        for i, t in enumerate(spec.header.outputs.tables):
+            _unique(targets, t.name, spec, ("outputs", "tables", i, "name"))
+            key = content_hash({"kind": "table", "version": VERSIONS["table"], "cfg": t.model_dump(mode="json"),
+                                "runs": ev, "spec": spec.name})
+            files = (str(out / "tables" / f"{t.name}.md"), str(out / "tables" / f"{t.name}.tex"))
+            inputs = tuple(sorted({by_instance[h] for h in ev}))
+            targets[t.name] = Target("table", t.name, spec, t, key, files, inputs)
+        for i, f in enumerate(spec.header.outputs.figures):
+            _unique(targets, f.name, spec, ("outputs", "figures", i, "name"))
+            src = ft if f.x == "epoch" else ev
+            key = content_hash({"kind": "figure", "version": VERSIONS["figure"], "cfg": f.model_dump(mode="json"),
+                                "runs": src, "spec": spec.name})
+            files = (str(out / "figures" / f"{f.name}.png"), str(out / "figures" / f"{f.name}.pdf"))
+            inputs = tuple(sorted({by_instance[h] for h in src}))
+            targets[f.name] = Target("figure", f.name, spec, f, key, files, inputs)
+    return targets
+
+
+def _unique(targets, name, spec, path):
+    if name in targets:
+        other = targets[name].spec
+        file, line = spec.doc.positions.get(path, (spec.doc.file, None))
+        raise SpecError(file, line, ".".join(map(str, path)),
+                        f"output name '{name}' is also used by spec '{other.name}' ({other.doc.file}); "
+                        f"output names must be unique across specs")

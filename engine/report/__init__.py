@@ -1,0 +1,1 @@
+"""Tables, figures, the paper index and computed claims (no torch)."""

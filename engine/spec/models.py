@@ -1,0 +1,283 @@
+"""The spec language: pydantic models for one run's configuration and a spec file.
+
+A *spec file* may hold lists where a scalar is expected (sweep axes) and scale
+overlays; after expansion every run is validated as a :class:`RunConfig`.
+Every model forbids unknown keys; ``kind`` fields select a family.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+Scale = Literal["smoke", "default", "paper"]
+SCALES: tuple[str, ...] = ("smoke", "default", "paper")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- data
+class GaussianData(Strict):
+    """x0 ~ N(mean, std^2 I) in `dim` dimensions."""
+    kind: Literal["gaussian"]
+    dim: int = Field(2, ge=1, le=4096)
+    mean: float = 0.0
+    std: float = Field(1.0, gt=0)
+
+
+class GaussianMixtureData(Strict):
+    """x0 ~ sum_j w_j N(means_j 1, stds_j^2 I): isotropic components on the diagonal."""
+    kind: Literal["gaussian_mixture"]
+    dim: int = Field(2, ge=1, le=4096)
+    means: list[float] = Field(min_length=1, max_length=64)
+    stds: list[float] = Field(min_length=1, max_length=64)
+    weights: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _same_lengths(self):
+        if not (len(self.means) == len(self.stds) == len(self.weights)):
+            raise ValueError(f"means, stds and weights must have the same length "
+                             f"(got {len(self.means)}, {len(self.stds)}, {len(self.weights)})")
+        if any(s <= 0 for s in self.stds):
+            raise ValueError("every component std must be > 0")
+        return self
+
+
+Data = Annotated[Union[GaussianData, GaussianMixtureData], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- model
+class VPProcess(Strict):
+    """Variance preserving: beta(t) = beta_min + t (beta_max - beta_min), t in [0, 1]."""
+    kind: Literal["vp"]
+    beta_min: float = Field(0.1, gt=0)
+    beta_max: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.beta_max < self.beta_min:
+            raise ValueError("beta_max must be >= beta_min")
+        return self
+
+
+class VEProcess(Strict):
+    """Variance exploding: geometric sigma from sigma_min to sigma_max, then 0 at the end."""
+    kind: Literal["ve"]
+    sigma_min: float = Field(0.01, gt=0)
+    sigma_max: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.sigma_max <= self.sigma_min:
+            raise ValueError("sigma_max must be > sigma_min")
+        return self
+
+
+Process = Annotated[Union[VPProcess, VEProcess], Field(discriminator="kind")]
+
+
+class GaussianScoreModel(Strict):
+    """Exact score of the data family plus a learnable per-step affine correction."""
+    kind: Literal["gaussian_score"]
+    process: Process
+    init_scale: float = Field(0.0, ge=0)   # std of the correction's initial values
+
+
+Model = Annotated[Union[GaussianScoreModel], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- sampler
+class GDDIMSampler(Strict):
+    """Generalized DDIM with stochasticity lambda >= 0 (0 = ODE, 1 = DDPM)."""
+    kind: Literal["gddim"]
+    steps: int = Field(20, ge=1, le=10_000)
+    stochasticity: float = Field(1.0, ge=0, le=1_000)
+
+
+class DDIMSampler(Strict):
+    """DDIM with eta in [0, 1] (eta = 1 is DDPM's posterior variance)."""
+    kind: Literal["ddim"]
+    steps: int = Field(20, ge=1, le=10_000)
+    eta: float = Field(1.0, ge=0)
+
+    @field_validator("eta")
+    @classmethod
+    def _eta_at_most_one(cls, v: float) -> float:
+        if v > 1:
+            raise ValueError(f"DDIM eta must be <= 1 (got {v}); its step's square root turns negative beyond 1. "
+                             f"For more noise use `kind: gddim` with `stochasticity: {v}`")
+        return v
+
+
+Sampler = Annotated[Union[GDDIMSampler, DDIMSampler], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- algorithm
+class DDPOAlgorithm(Strict):
+    """DDPO: PPO-clip on per-step log-probability ratios of sampled trajectories."""
+    kind: Literal["ddpo"]
+    epochs: int = Field(100, ge=1, le=1_000_000)
+    batch_size: int = Field(256, ge=2, le=1_000_000)
+    inner_epochs: int = Field(1, ge=1, le=100)
+    minibatches: int = Field(1, ge=1, le=1024)
+    lr: float = Field(1e-2, gt=0, le=10)
+    clip_range: float = Field(0.2, gt=0, le=10)
+    adv_clip_max: float = Field(5.0, gt=0)
+    timestep_fraction: float = Field(1.0, gt=0, le=1)
+    kl_coef: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _divisible(self):
+        if self.batch_size % self.minibatches:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by minibatches {self.minibatches}")
+        return self
+
+
+Algorithm = Annotated[Union[DDPOAlgorithm], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- reward
+class QuadraticReward(Strict):
+    """r(x) = -|x - center|^2 (center broadcast over dimensions)."""
+    kind: Literal["quadratic"]
+    center: float = 0.0
+    scale: float = Field(1.0, gt=0)
+
+
+Reward = Annotated[Union[QuadraticReward], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- evaluation
+class Curve(Strict):
+    """Training curve logged by the finetune stage (part of its hash)."""
+    every: int = Field(10, ge=1)
+    samples: int = Field(4096, ge=16, le=10_000_000)   # Monte Carlo only
+
+
+class Evaluation(Strict):
+    method: Literal["auto", "exact", "monte_carlo"] = "auto"
+    samples: int = Field(100_000, ge=16, le=100_000_000)
+    seed: int = Field(12345, ge=0)
+
+
+class Resources(Strict):
+    """Scheduling hints; never hashed."""
+    threads: int = Field(2, ge=1, le=256)
+    mem_mb: int = Field(2000, ge=100)
+    gpus: int = Field(0, ge=0, le=64)
+    runtime_min: int = Field(30, ge=1)
+
+
+# ----------------------------------------------------------------------------- outputs
+Scalar = Union[int, float, str, bool]
+
+
+class TableOutput(Strict):
+    name: Name
+    caption: str = Field("", max_length=2000)
+    rows: list[str] = Field(min_length=1)
+    columns: list[str] = []
+    metrics: list[str] = Field(min_length=1)
+    where: dict[str, Scalar] = {}
+    precision: int = Field(3, ge=0, le=10)
+
+
+class FigureOutput(Strict):
+    name: Name
+    caption: str = Field("", max_length=2000)
+    x: str
+    y: str
+    hue: str | None = None
+    panel: str | None = None
+    where: dict[str, Scalar] = {}
+
+
+class Outputs(Strict):
+    tables: list[TableOutput] = []
+    figures: list[FigureOutput] = []
+
+
+class CompareClaim(Strict):
+    """Per cell (mean over seeds): left <op> right; `abs` compares magnitudes."""
+    kind: Literal["compare"]
+    left: str
+    op: Literal["<", ">"]
+    right: str
+    abs: bool = False
+
+
+class TrendClaim(Strict):
+    """Within each group of the other axes, `metric` moves with `axis` (Spearman sign)."""
+    kind: Literal["trend"]
+    metric: str
+    axis: str
+    direction: Literal["increasing", "decreasing"]
+
+
+class CurveNarrowsClaim(Strict):
+    """Per run, |metric| at the last logged epoch is below its peak over training."""
+    kind: Literal["curve_narrows"]
+    metric: str
+    ratio: float = Field(0.5, gt=0, le=1)   # final |m| <= ratio * max |m|
+
+
+ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, CurveNarrowsClaim], Field(discriminator="kind")]
+
+
+class Claim(Strict):
+    name: Name
+    text: str = Field(min_length=1, max_length=500)
+    check: ClaimCheck
+    where: dict[str, Scalar] = {}
+    min_fraction: float = Field(0.75, gt=0, le=1)
+
+
+# ----------------------------------------------------------------------------- a run, a spec
+class RunConfig(Strict):
+    """Everything one run needs; the stage configs are slices of it."""
+    data: Data
+    model: Model
+    sampler: Sampler
+    algorithm: Algorithm
+    reward: Reward
+    curve: Curve = Curve()
+    evaluation: Evaluation = Evaluation()
+    resources: Resources = Resources()
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class SpecHeader(Strict):
+    """Fields of a spec file that are not part of a run."""
+    schema_version: int = SCHEMA_VERSION
+    name: Name
+    title: str = Field("", max_length=300)
+    description: str = Field("", max_length=5000)
+    paper: str = Field("", max_length=200)
+    scales: dict[Scale, dict[str, Any]] = Field(min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=10_000)
+    outputs: Outputs = Outputs()
+    claims: list[Claim] = []
+
+
+def combination_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Impossible combinations of otherwise valid fields, as (field.path, message)."""
+    errors = []
+    if cfg.algorithm.kind == "ddpo":
+        noise_field = "stochasticity" if cfg.sampler.kind == "gddim" else "eta"
+        if getattr(cfg.sampler, noise_field) == 0:
+            errors.append((f"sampler.{noise_field}",
+                           "DDPO needs a stochastic training sampler (> 0): the ODE sampler has no "
+                           "per-step log-probability to optimize"))
+        if cfg.sampler.steps < 2:
+            errors.append(("sampler.steps", "DDPO needs at least 2 sampler steps (the last step is deterministic)"))
+    return errors
+
+
+RUN_FIELDS = tuple(RunConfig.model_fields)
+HEADER_FIELDS = tuple(SpecHeader.model_fields) + ("extends",)

@@ -1,0 +1,508 @@
+"""From spec files to validated runs: `extends:`, scale overlays, sweeps, errors with lines.
+
+Pipeline for one file and scale::
+
+    load_yaml -> resolve extends (deep merge) -> SpecHeader
+             -> apply the scale's overlay -> find sweep axes -> cartesian product x seeds
+             -> validate each run as RunConfig -> check outputs and claims against the runs
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import SpecError, SpecErrors
+from ..metrics import CURVE_METRICS, EVAL_METRICS
+from . import models as M
+from .yamlload import load_yaml
+
+MAX_RUNS = 10_000
+
+# (file, line) for each path of the merged document
+Positions = dict[tuple, tuple[str, int]]
+
+
+@dataclass
+class SpecDoc:
+    """A spec file after `extends:` merging, before scale selection."""
+    name: str
+    file: str
+    data: dict
+    positions: Positions
+    header: M.SpecHeader
+
+
+@dataclass
+class Run:
+    spec: str
+    index: int
+    axes: dict[str, Any]          # swept axis path -> value, plus "seed"
+    config: M.RunConfig
+
+    def field(self, path: str) -> Any:
+        if path == "seed":
+            return self.config.seed
+        value: Any = self.config
+        for part in path.split("."):
+            value = getattr(value, part)
+        return value
+
+
+@dataclass
+class ExpandedSpec:
+    doc: SpecDoc
+    scale: str
+    axes: dict[str, list]         # swept axes in file order, "seed" last
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.doc.name
+
+    @property
+    def header(self) -> M.SpecHeader:
+        return self.doc.header
+
+
+# ----------------------------------------------------------------------------- helpers
+def _path_str(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _locate(positions: Positions, path: tuple, default_file: str) -> tuple[str, int | None]:
+    for n in range(len(path), -1, -1):
+        if path[:n] in positions:
+            return positions[path[:n]]
+    return default_file, None
+
+
+def _error(positions: Positions, path: tuple, message: str, default_file: str) -> SpecError:
+    file, line = _locate(positions, path, default_file)
+    return SpecError(file, line, _path_str(path), message)
+
+
+def did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _deep_merge(base: dict, child: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in child.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _positions(located) -> Positions:
+    return {p: (located.file, line) for p, line in located.lines.items()}
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ----------------------------------------------------------------------------- extends
+def _load_merged(path: Path, stack: tuple[Path, ...] = ()) -> tuple[dict, Positions, str]:
+    located = load_yaml(path, _display(path))
+    data, positions = located.data, _positions(located)
+    ext = data.pop("extends", None)
+    if ext is None:
+        return data, positions, located.file
+    line = located.lines.get(("extends",))
+    if not isinstance(ext, str) or not ext:
+        raise SpecError(located.file, line, "extends", "must be the path of a base spec (a string)")
+    base_path = (path.parent / ext)
+    if base_path.suffix not in (".yaml", ".yml"):
+        raise SpecError(located.file, line, "extends", f"'{ext}' is not a .yaml file")
+    resolved = base_path.resolve()
+    chain = stack + (path.resolve(),)
+    if resolved in chain:
+        cycle = " -> ".join(_display(p) for p in chain + (resolved,))
+        raise SpecError(located.file, line, "extends", f"extends cycle: {cycle}")
+    if not base_path.is_file():
+        raise SpecError(located.file, line, "extends", f"base spec '{ext}' not found (looked at {_display(base_path)})")
+    base, base_pos, _ = _load_merged(base_path, chain)
+    merged = _deep_merge(base, data)
+    merged_pos = {p: v for p, v in base_pos.items() if p[:1] != ("extends",)}
+    # a child's mapping replaces lists/scalars of the base wholesale: drop stale base lines under them
+    for p in positions:
+        if p and not isinstance(_get(data, p), dict):
+            for q in [q for q in merged_pos if q[:len(p)] == p]:
+                del merged_pos[q]
+    merged_pos.update(positions)
+    return merged, merged_pos, located.file
+
+
+def _get(data, path):
+    for p in path:
+        if isinstance(data, dict) and p in data:
+            data = data[p]
+        elif isinstance(data, list) and isinstance(p, int) and p < len(data):
+            data = data[p]
+        else:
+            return None
+    return data
+
+
+# ----------------------------------------------------------------------------- pydantic errors
+def _unwrap(annotation):
+    """Strip Annotated / Optional; return (origin, args, inner)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        args = [_unwrap(a) for a in args]
+        if len(args) == 1:
+            return args[0]
+        return args
+    return annotation
+
+
+def _model_at(root: type[BaseModel], data: Any, path: tuple) -> type[BaseModel] | None:
+    """The pydantic model class describing the mapping at `path` (following `kind`)."""
+    cls: Any = root
+    node = data
+    for part in path:
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return None
+        f = cls.model_fields.get(part)
+        if f is None or not isinstance(node, dict):
+            return None
+        node = node.get(part)
+        cls = _resolve_union(_unwrap(f.annotation), node)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _resolve_union(ann, node):
+    if isinstance(ann, list):  # union of models: pick by kind
+        kinds = {}
+        for a in ann:
+            if isinstance(a, type) and issubclass(a, BaseModel) and "kind" in a.model_fields:
+                kinds[typing.get_args(a.model_fields["kind"].annotation)[0]] = a
+        if isinstance(node, dict) and node.get("kind") in kinds:
+            return kinds[node["kind"]]
+        return None
+    return ann
+
+
+def _union_kinds(ann) -> list[str]:
+    if not isinstance(ann, list):
+        return []
+    return [typing.get_args(a.model_fields["kind"].annotation)[0] for a in ann
+            if isinstance(a, type) and issubclass(a, BaseModel) and "kind" in a.model_fields]
+
+
+def _clean_loc(data: Any, loc: tuple) -> tuple:
+    """Drop discriminator tags pydantic inserts into error locations."""
+    out: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _messages(root: type[BaseModel], data: dict, exc: ValidationError, prefix: tuple = ()) -> list[tuple[tuple, str]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(data, tuple(err["loc"]))
+        typ, msg = err["type"], err["msg"]
+        if typ == "extra_forbidden":
+            parent = _model_at(root, data, loc[:-1])
+            options = list(parent.model_fields) if parent else []
+            msg = f"unknown field '{loc[-1]}'{did_you_mean(loc[-1], options)}"
+            if not did_you_mean(loc[-1], options) and options:
+                msg += f" (allowed: {', '.join(options)})"
+        elif typ == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag")
+            expected = err.get("ctx", {}).get("expected_tags", "")
+            loc = loc + ("kind",)
+            tags = [t.strip().strip("'") for t in str(expected).split(",")]
+            msg = f"unknown kind '{tag}'{did_you_mean(tag, tags)} (expected one of: {expected})"
+        elif typ == "union_tag_not_found":
+            loc = loc + ("kind",)
+            parent = _model_at(root, data, loc[:-2])
+            kinds = []
+            if parent is not None:
+                kinds = _union_kinds(_unwrap(parent.model_fields[loc[-2]].annotation))
+            msg = "missing field 'kind'" + (f" (one of: {', '.join(kinds)})" if kinds else "")
+        elif typ == "missing":
+            msg = f"missing required field '{loc[-1]}'"
+        elif typ == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        elif typ == "model_type" or typ == "dict_type":
+            msg = f"must be a mapping, not {_kind_of(err.get('input'))}"
+        elif typ.endswith("_type") or typ.endswith("_parsing"):
+            msg = f"{msg} (got {_kind_of(err.get('input'))} {err.get('input')!r:.60})"
+        out.append((prefix + loc, msg))
+    return out
+
+
+def _kind_of(v: Any) -> str:
+    return {list: "a list", dict: "a mapping", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+# ----------------------------------------------------------------------------- loading
+def load_spec(path: str | Path) -> SpecDoc:
+    """Load, merge `extends:` and validate the header of one spec file."""
+    path = Path(path)
+    data, positions, file = _load_merged(path)
+    unknown = [k for k in data if k not in M.HEADER_FIELDS and k not in M.RUN_FIELDS]
+    if unknown:
+        k = unknown[0]
+        raise _error(positions, (k,), f"unknown field '{k}'{did_you_mean(k, M.HEADER_FIELDS + M.RUN_FIELDS)}", file)
+    if "seed" in data:
+        raise _error(positions, ("seed",), "use `seeds: [..]` (a list) in a spec; `seed` is set per run", file)
+    header_raw = {k: v for k, v in data.items() if k in M.SpecHeader.model_fields}
+    version = header_raw.get("schema_version", M.SCHEMA_VERSION)
+    if isinstance(version, int) and version != M.SCHEMA_VERSION and not isinstance(version, bool):
+        raise _error(positions, ("schema_version",),
+                     f"spec is written for schema version {version}; this engine reads version {M.SCHEMA_VERSION}. "
+                     f"See the 'Schema versions' section of the README for what changed", file)
+    try:
+        header = M.SpecHeader.model_validate(header_raw)
+    except ValidationError as e:
+        errs = [_error(positions, p, m, file) for p, m in _messages(M.SpecHeader, header_raw, e)]
+        raise (errs[0] if len(errs) == 1 else SpecErrors(errs)) from None
+    expected_name = path.stem
+    if header.name != expected_name:
+        raise _error(positions, ("name",), f"name '{header.name}' must match the file name '{expected_name}'", file)
+    _check_output_names(header, positions, file)
+    return SpecDoc(header.name, file, data, positions, header)
+
+
+def _check_output_names(header: M.SpecHeader, positions: Positions, file: str) -> None:
+    seen: dict[str, tuple] = {}
+    for kind in ("tables", "figures"):
+        for i, out in enumerate(getattr(header.outputs, kind)):
+            path = ("outputs", kind, i, "name")
+            if out.name in seen:
+                first = _locate(positions, seen[out.name], file)[1]
+                raise _error(positions, path, f"duplicate output name '{out.name}' (first used on line {first})", file)
+            seen[out.name] = path
+    names: dict[str, int] = {}
+    for i, c in enumerate(header.claims):
+        if c.name in names:
+            raise _error(positions, ("claims", i, "name"), f"duplicate claim name '{c.name}'", file)
+        names[c.name] = i
+
+
+# ----------------------------------------------------------------------------- scales, sweeps
+def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions]:
+    data = copy.deepcopy(doc.data)
+    positions = dict(doc.positions)
+    overlay = doc.header.scales[scale] or {}
+    for dotted, value in overlay.items():
+        where = ("scales", scale, dotted)
+        if not isinstance(dotted, str) or not dotted or any(not p for p in dotted.split(".")):
+            raise _error(positions, where, f"overlay key '{dotted}' must be a dotted field path", doc.file)
+        parts = tuple(dotted.split("."))
+        if parts[0] not in M.RUN_FIELDS and parts[0] != "seeds":
+            raise _error(positions, where,
+                         f"overlay path '{dotted}' does not start with a run field{did_you_mean(parts[0], M.RUN_FIELDS)}",
+                         doc.file)
+        node = data
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = copy.deepcopy(value)
+        line = positions.get(where)
+        for q in [q for q in positions if q[:len(parts)] == parts]:
+            del positions[q]
+        if line:
+            positions[parts] = line
+    return data, positions
+
+
+def _find_axes(cls: type[BaseModel], node: dict, path: tuple, out: list[tuple]) -> None:
+    """Lists given where the model expects a scalar (or a list of scalars) are sweep axes."""
+    for key, value in node.items():
+        f = cls.model_fields.get(key)
+        if f is None:
+            continue
+        ann = _unwrap(f.annotation)
+        sub = _resolve_union(ann, value)
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            if isinstance(value, dict):
+                _find_axes(sub, value, path + (key,), out)
+            continue
+        if isinstance(ann, list) and _union_kinds(ann):
+            continue  # a union of models without a matching kind: validation reports it
+        origin = typing.get_origin(ann)
+        if origin in (list, tuple):
+            if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+                out.append((path + (key,), value))
+        elif origin is dict:
+            continue
+        elif isinstance(value, list):
+            out.append((path + (key,), value))
+
+
+def expand(doc: SpecDoc, scale: str, max_runs: int = MAX_RUNS) -> ExpandedSpec:
+    """Expand one spec at one scale into validated runs."""
+    if scale not in doc.header.scales:
+        raise SpecError(doc.file, None, "scales", f"spec '{doc.name}' does not support scale '{scale}'")
+    data, positions = _apply_overlay(doc, scale)
+    seeds = data.get("seeds", doc.header.seeds)
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise _error(positions, ("seeds",), "must be a list of non-negative integers", doc.file)
+    if not seeds:
+        raise _error(positions, ("seeds",), "sweep expands to zero runs: `seeds` is empty", doc.file)
+    if len(set(seeds)) != len(seeds):
+        raise _error(positions, ("seeds",), "seeds repeat; each seed must be given once", doc.file)
+    run_raw = {k: v for k, v in data.items() if k in M.RUN_FIELDS}
+    axes_found: list[tuple] = []
+    _find_axes(M.RunConfig, run_raw, (), axes_found)
+    axes: dict[str, list] = {}
+    for path, values in axes_found:
+        if not values:
+            raise _error(positions, path, "sweep expands to zero runs: empty list", doc.file)
+        axes[_path_str(path)] = values
+    total = len(seeds)
+    for v in axes.values():
+        total *= len(v)
+    if total > max_runs:
+        raise _error(positions, axes_found[0][0] if axes_found else ("seeds",),
+                     f"sweep expands to {total} runs, more than the maximum of {max_runs}", doc.file)
+    axes["seed"] = list(seeds)
+    errors: dict[tuple, SpecError] = {}
+    runs: list[Run] = []
+    swept = [(tuple(k.split(".")), k) for k in axes if k != "seed"]
+    for index, combo in enumerate(itertools.product(*axes.values())):
+        raw = copy.deepcopy(run_raw)
+        for (path, _), value in zip(swept, combo[:-1]):
+            node = raw
+            for p in path[:-1]:
+                node = node[p]
+            node[path[-1]] = value
+        raw["seed"] = combo[-1]
+        try:
+            cfg = M.RunConfig.model_validate(raw)
+        except ValidationError as e:
+            for p, m in _messages(M.RunConfig, raw, e):
+                p = _point_into_sweep(p, swept, axes, combo, positions)
+                errors.setdefault((p, m), _error(positions, p, m, doc.file))
+            continue
+        for dotted, m in M.combination_errors(cfg):
+            p = _point_into_sweep(tuple(dotted.split(".")), swept, axes, combo, positions)
+            errors.setdefault((p, m), _error(positions, p, m, doc.file))
+        runs.append(Run(doc.name, index, dict(zip(axes.keys(), combo)), cfg))
+    if errors:
+        errs = sorted(errors.values(), key=lambda e: (e.line or 0, e.path))
+        raise errs[0] if len(errs) == 1 else SpecErrors(errs)
+    spec = ExpandedSpec(doc, scale, axes, runs)
+    _check_outputs(spec, positions)
+    return spec
+
+
+def _point_into_sweep(path, swept, axes, combo, positions):
+    """An error in a swept value points at the list element that caused it."""
+    for i, (sp, dotted) in enumerate(swept):
+        if path[:len(sp)] == sp:
+            idx = axes[dotted].index(combo[i]) if combo[i] in axes[dotted] else 0
+            if sp + (idx,) in positions:
+                return sp + (idx,) + path[len(sp):]
+    return path
+
+
+# ----------------------------------------------------------------------------- outputs, claims
+def _field_exists(run: Run, path: str) -> bool:
+    try:
+        value = run.field(path)
+    except AttributeError:
+        return False
+    return not isinstance(value, BaseModel)
+
+
+def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, allow_epoch=False) -> None:
+    if allow_epoch and name == "epoch":
+        return
+    if not _field_exists(spec.runs[0], name):
+        options = list(spec.axes) + (["epoch"] if allow_epoch else [])
+        raise _error(positions, where, f"'{name}' is not a field of the runs{did_you_mean(name, options)} "
+                                      f"(swept axes: {', '.join(spec.axes)})", spec.doc.file)
+
+
+def _check_metric(positions, where, name, known, file) -> None:
+    if name not in known:
+        raise _error(positions, where, f"unknown metric '{name}'{did_you_mean(name, known)} "
+                                      f"(known: {', '.join(sorted(known))})", file)
+
+
+def _check_where(spec, positions, base: tuple, where: dict) -> None:
+    for k, v in where.items():
+        _check_axis(spec, positions, base + ("where", k), k)
+        if not any(r.field(k) == v for r in spec.runs):
+            raise _error(positions, base + ("where", k), f"no run has {k} = {v!r}", spec.doc.file)
+
+
+def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
+    file = spec.doc.file
+    for i, t in enumerate(spec.header.outputs.tables):
+        base = ("outputs", "tables", i)
+        for j, r in enumerate(t.rows):
+            _check_axis(spec, positions, base + ("rows", j), r)
+        for j, c in enumerate(t.columns):
+            _check_axis(spec, positions, base + ("columns", j), c)
+        for j, m in enumerate(t.metrics):
+            _check_metric(positions, base + ("metrics", j), m, EVAL_METRICS, file)
+        _check_where(spec, positions, base, t.where)
+    for i, f in enumerate(spec.header.outputs.figures):
+        base = ("outputs", "figures", i)
+        _check_axis(spec, positions, base + ("x",), f.x, allow_epoch=True)
+        known = CURVE_METRICS if f.x == "epoch" else EVAL_METRICS
+        _check_metric(positions, base + ("y",), f.y, known, file)
+        for key in ("hue", "panel"):
+            if getattr(f, key):
+                _check_axis(spec, positions, base + (key,), getattr(f, key))
+        _check_where(spec, positions, base, f.where)
+    for i, c in enumerate(spec.header.claims):
+        base = ("claims", i, "check")
+        chk = c.check
+        if chk.kind == "compare":
+            _check_metric(positions, base + ("left",), chk.left, EVAL_METRICS, file)
+            _check_metric(positions, base + ("right",), chk.right, EVAL_METRICS, file)
+        elif chk.kind == "trend":
+            _check_metric(positions, base + ("metric",), chk.metric, EVAL_METRICS, file)
+            _check_axis(spec, positions, base + ("axis",), chk.axis)
+        else:
+            _check_metric(positions, base + ("metric",), chk.metric, CURVE_METRICS, file)
+        _check_where(spec, positions, ("claims", i), c.where)
+
+
+def load_and_expand(path: str | Path, scale: str) -> ExpandedSpec | None:
+    """None when the spec does not support `scale`."""
+    doc = load_spec(path)
+    if scale not in doc.header.scales:
+        return None
+    return expand(doc, scale)
+
+
+def validate_file(path: str | Path) -> dict[str, int]:
+    """Validate a spec at every scale it supports; return run counts per scale."""
+    doc = load_spec(path)
+    return {scale: len(expand(doc, scale).runs) for scale in doc.header.scales}

@@ -1,0 +1,58 @@
+"""finetune: policy optimization of one run, logging its training curve.
+
+Writes policy.safetensors, curve.json (E[r] under the ODE and the training sampler every
+`curve.every` epochs, epoch 0 = pretrained) and metrics.json (the last curve point and
+the last epoch's training statistics).
+"""
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import save_file
+
+from ..algorithms import ddpo
+from ..evaluation import resolve_method, reward_gap_metrics
+from ..models import build_policy
+from ..rewards import build as build_reward
+from .common import Log, run_config, sampler_stds, setup_torch
+
+CURVE_SEED_OFFSET = 1_000_003
+
+
+def run(instance, out_dir, log: Log) -> dict:
+    cfg = run_config(instance.config)
+    setup_torch()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    policy = build_policy(cfg, gen)
+    reward = build_reward(cfg.reward)
+    train_stds, ode_stds = sampler_stds(cfg, policy)
+    method = resolve_method("auto", policy, reward)
+    curve_seed = CURVE_SEED_OFFSET + cfg.seed
+    curve = []
+
+    def point(epoch):
+        m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
+        m["epoch"] = epoch
+        m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
+        curve.append(m)
+        log(f"epoch {epoch:4d}/{cfg.algorithm.epochs}  E[r] ode {m['reward_ode']:.4f}  "
+            f"sde {m['reward_sde']:.4f}  gap {m['gap']:+.4f}")
+
+    point(0)
+    last = {}
+
+    def on_epoch(epoch, stats):
+        last.update(stats, epoch=epoch)
+        if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
+            point(epoch)
+
+    if cfg.algorithm.kind != "ddpo":
+        raise ValueError(f"algorithm {cfg.algorithm.kind!r} is not available for model {cfg.model.kind!r}")
+    ddpo.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch)
+    save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
+              str(out_dir / "policy.safetensors"))
+    (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
+    metrics = {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "train": last, "method": method}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    return metrics

@@ -1,0 +1,15 @@
+# evaluate: final numbers of fine-tuned policies; depends on the finetune jobs it reads.
+rule evaluate:
+    input:
+        lambda wc: PLAN.jobs[wc.job].inputs,
+    output:
+        "results/jobs/evaluate/{job}.json",
+    log:
+        "logs/evaluate/{job}.log",
+    params:
+        hashes=lambda wc: " ".join(PLAN.jobs[wc.job].hashes),
+    threads: 2
+    resources:
+        mem_mb=lambda wc: PLAN.jobs[wc.job].mem_mb,
+    shell:
+        "{ENGINE} run evaluate {params.hashes} --scale {SCALE} --manifest {output} > {log} 2>&1"
