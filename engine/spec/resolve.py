@@ -201,6 +201,8 @@ def _resolve_union(ann, node):
 
 
 def _union_kinds(ann) -> list[str]:
+    if isinstance(ann, type) and issubclass(ann, BaseModel) and "kind" in ann.model_fields:
+        ann = [ann]
     if not isinstance(ann, list):
         return []
     return [typing.get_args(a.model_fields["kind"].annotation)[0] for a in ann
@@ -438,11 +440,21 @@ def _field_exists(run: Run, path: str) -> bool:
     return not isinstance(value, BaseModel)
 
 
+def _leaf_paths(node: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in node.items():
+        if isinstance(v, dict):
+            out += _leaf_paths(v, f"{prefix}{k}.")
+        else:
+            out.append(prefix + k)
+    return out
+
+
 def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, allow_epoch=False) -> None:
     if allow_epoch and name == "epoch":
         return
     if not _field_exists(spec.runs[0], name):
-        options = list(spec.axes) + (["epoch"] if allow_epoch else [])
+        options = _leaf_paths(spec.runs[0].config.model_dump()) + ["seed"] + (["epoch"] if allow_epoch else [])
         raise _error(positions, where, f"'{name}' is not a field of the runs{did_you_mean(name, options)} "
                                       f"(swept axes: {', '.join(spec.axes)})", spec.doc.file)
 
