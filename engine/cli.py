@@ -184,6 +184,22 @@ def cmd_show(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- fingerprint
+def cmd_fingerprint(args) -> int:
+    from . import stages
+    if args.update:
+        problems = stages.update_fingerprints(args.no_numeric_change)
+        for p in problems:
+            print(p, file=sys.stderr)
+        return 1 if problems else 0
+    rec = stages.recorded_fingerprints()
+    for stage, version in stages.VERSIONS.items():
+        digest = stages.source_digest(stage)
+        ok = rec.get(stage) == {"version": version, "digest": digest}
+        print(f"{stage:9s} v{version} {digest} {'ok' if ok else 'CHANGED'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine", description=__doc__.splitlines()[0])
@@ -208,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="config and metrics of a stored result")
     s.add_argument("hash")
     s.set_defaults(fn=cmd_show)
+    fp = sub.add_parser("fingerprint", help="check or record the stage code fingerprints")
+    fp.add_argument("--update", action="store_true")
+    fp.add_argument("--no-numeric-change", action="store_true")
+    fp.set_defaults(fn=cmd_fingerprint)
     return p
 
 
