@@ -395,10 +395,11 @@ def expand(doc: SpecDoc, scale: str, max_runs: int = MAX_RUNS) -> ExpandedSpec:
     runs: list[Run] = []
     swept = [(tuple(k.split(".")), k) for k in axes if k != "seed"]
     for index, combo in enumerate(itertools.product(*axes.values())):
-        raw = copy.deepcopy(run_raw)
+        raw = dict(run_raw)              # copy only the mappings on swept paths
         for (path, _), value in zip(swept, combo[:-1]):
             node = raw
             for p in path[:-1]:
+                node[p] = dict(node[p])
                 node = node[p]
             node[path[-1]] = value
         raw["seed"] = combo[-1]
