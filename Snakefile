@@ -34,6 +34,9 @@ rule all:
     default_target: True
 
 
+include: "rules/data.smk"
+include: "rules/classifier.smk"
+include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/paper.smk"

@@ -216,7 +216,7 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("-o", "--output")
     sc.set_defaults(fn=cmd_schema)
     r = sub.add_parser("run", help="run stage instances (what Snakemake rules call)")
-    r.add_argument("stage", choices=["finetune", "evaluate", "table", "figure", "index"])
+    r.add_argument("stage", choices=["data", "classifier", "pretrain", "finetune", "evaluate", "table", "figure", "index"])
     r.add_argument("hashes", nargs="*", help="instance hashes (table/figure: output keys)")
     r.add_argument("--scale", default="default", choices=SCALES)
     r.add_argument("--manifest", help="write a job manifest here when done")

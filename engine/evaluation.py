@@ -2,7 +2,8 @@
 
 `reward_gap_metrics` gives the numbers of arXiv 2510.10767 for one policy: E[r] under the
 ODE sampler (lambda = 0) and under the training sampler, their difference (the gap), each
-with a standard error (0 for exact numbers).
+with a standard error (0 for exact numbers). Prompted families are evaluated on balanced
+prompts (class k at positions k, k + 10, ...) and noises fixed by the seed.
 """
 from __future__ import annotations
 
@@ -26,16 +27,23 @@ def resolve_method(method: str, policy, reward) -> str:
     return method
 
 
-def _mc_rewards(policy, stds, reward, samples, seed, chunk=65536):
+def eval_prompts(policy, n: int):
+    return policy.balanced_prompts(n) if hasattr(policy, "balanced_prompts") else None
+
+
+def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536):
+    """(x0, prompts) of n chains from noises fixed by `seed`."""
     g = torch.Generator().manual_seed(seed)
+    prompts = eval_prompts(policy, n)
     out = []
     with torch.no_grad():
-        for start in range(0, samples, chunk):
-            n = min(chunk, samples - start)
-            x_T = policy.prior(n, g)
-            x0 = sample_chain(policy.eps, policy.a, policy.s, stds, x_T, g, record=False)["x0"]
-            out.append(reward(x0))
-    return torch.cat(out)
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            p = prompts[start:start + m] if prompts is not None else None
+            x_T = policy.prior(m, g)
+            out.append(sample_chain(lambda x, k: policy.eps(x, k, p), policy.a, policy.s, stds, x_T, g,
+                                    record=False)["x0"])
+    return torch.cat(out), prompts
 
 
 def expected_reward(policy, stds, reward, method, samples=10_000, seed=0) -> tuple[float, float]:
@@ -44,7 +52,8 @@ def expected_reward(policy, stds, reward, method, samples=10_000, seed=0) -> tup
         with torch.no_grad():
             m, v = policy.exact_moments(stds)
             return float(reward.expectation(m, v)), 0.0
-    r = _mc_rewards(policy, stds, reward, samples, seed)
+    x0, prompts = sample_x0(policy, stds, samples, seed)
+    r = reward(x0, prompts)
     return float(r.mean()), float(r.std() / math.sqrt(len(r)))
 
 

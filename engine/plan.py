@@ -22,7 +22,7 @@ from pathlib import Path
 from .errors import SpecError
 from .spec import models as M
 from .spec.resolve import ExpandedSpec, Run, load_spec, expand
-from .stages import GROUPING, VERSIONS
+from .stages import VERSIONS
 
 SPEC_DIR = Path("specs")
 RESULTS = Path("results")
@@ -47,21 +47,48 @@ def manifest_path(stage: str, job_id: str) -> Path:
     return RESULTS / "jobs" / stage / f"{job_id}.json"
 
 
-# ----------------------------------------------------------------------------- stage configs
+# ----------------------------------------------------------------------------- stage graph
+STAGE_ORDER = ("data", "classifier", "pretrain", "finetune", "evaluate")   # dependency order
+
+
+def _dump(v):
+    return v.model_dump(mode="json") if hasattr(v, "model_dump") else v
+
+
+def _slice(cfg: M.RunConfig, keys) -> dict:
+    return {k: _dump(getattr(cfg, k)) for k in keys}
+
+
+def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], str]]:
+    """The stage instances one run needs, as (role, stage kind, own config, upstream roles, grouping).
+
+    Each config holds only what the stage's numbers depend on beyond its upstream results.
+    Grouping "spec": one job runs all such instances of a spec (cheap ones); "instance": one job each.
+    """
+    evaluation = {"evaluation": {k: v for k, v in _dump(cfg.evaluation).items() if k != "judge"}}
+    if cfg.model.kind == "gaussian_score":
+        return [("finetune", "finetune", _slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed")),
+                 (), "spec"),
+                ("evaluate", "evaluate", evaluation, ("finetune",), "spec")]
+    graph = [("data", "data", _slice(cfg, ("data",)), (), "instance"),
+             ("pretrain", "pretrain", _slice(cfg, ("model",)), ("data",), "instance"),
+             ("judge", "classifier", {"classifier": _dump(cfg.evaluation.judge)}, ("data",), "instance")]
+    finetune_up: tuple[str, ...] = ("pretrain",)
+    if cfg.reward.kind == "classifier":
+        graph.append(("reward_model", "classifier", {"classifier": _dump(cfg.reward.model)}, ("data",), "instance"))
+        finetune_up += ("reward_model",)
+    graph.append(("finetune", "finetune", _slice(cfg, ("sampler", "algorithm", "reward", "curve", "seed")),
+                  finetune_up, "instance"))
+    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "instance"))
+    return graph
+
+
 def stage_config(stage: str, cfg: M.RunConfig) -> dict:
-    """The slice of a run's config that a stage's numbers depend on."""
-    if stage == "finetune":
-        keys = ("data", "model", "sampler", "algorithm", "reward", "curve", "seed")
-    elif stage == "evaluate":
-        keys = ("evaluation",)
-    else:
-        raise ValueError(f"no run-level stage {stage!r}")
-    return {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
-            for k, v in ((k, getattr(cfg, k)) for k in keys)}
-
-
-RUN_STAGES = ("finetune", "evaluate")         # in dependency order
-UPSTREAM = {"finetune": None, "evaluate": "finetune"}
+    """The own config of the run's instance in `stage` (role = stage name)."""
+    for role, kind, conf, _, _ in run_graph(cfg):
+        if role == stage:
+            return conf
+    raise ValueError(f"no stage {stage!r} in this run")
 
 
 @dataclass
@@ -72,6 +99,11 @@ class Instance:
     upstream: tuple[str, ...]
     runs: list[tuple[str, int]] = field(default_factory=list)   # (spec, run index): who asked for it
     resources: M.Resources = M.Resources()
+    roles: tuple[str, ...] = ()          # the role of each upstream hash (e.g. "pretrain", "judge")
+    group: str = "spec"
+
+    def upstream_by_role(self) -> dict[str, str]:
+        return dict(zip(self.roles, self.upstream))
 
     @property
     def path(self) -> Path:
@@ -148,15 +180,15 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
     for spec in specs:
         for run in spec.runs:
             hashes: dict[str, str] = {}
-            for stage in RUN_STAGES:
-                up = (hashes[UPSTREAM[stage]],) if UPSTREAM[stage] else ()
-                cfg = stage_config(stage, run.config)
+            for role, stage, cfg, up_roles, grouping in run_graph(run.config):
+                up = tuple(hashes[r] for r in up_roles)
                 h = content_hash({"stage": stage, "version": VERSIONS[stage], "config": cfg, "upstream": list(up)})
                 inst = instances.get(h)
                 if inst is None:
-                    inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources)
+                    inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources,
+                                                   roles=up_roles, group=grouping)
                 inst.runs.append((run.spec, run.index))
-                hashes[stage] = h
+                hashes[role] = h
             run_stages[(run.spec, run.index)] = hashes
     jobs = _jobs(specs, instances, run_stages)
     targets = _targets(specs, scale, run_stages, jobs)
@@ -166,10 +198,12 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
 def _jobs(specs, instances, run_stages) -> dict[str, Job]:
     jobs: dict[str, Job] = {}
     producer: dict[str, str] = {}          # instance hash -> manifest path of the job that makes it
-    for stage in RUN_STAGES:
+    for stage in STAGE_ORDER:
         for spec in specs:
-            hashes = list(dict.fromkeys(run_stages[(r.spec, r.index)][stage] for r in spec.runs))
-            groups = [hashes] if GROUPING[stage] == "spec" else [[h] for h in hashes]
+            hashes = list(dict.fromkeys(h for r in spec.runs for h in run_stages[(r.spec, r.index)].values()
+                                        if instances[h].stage == stage))
+            batched = [h for h in hashes if instances[h].group == "spec"]
+            groups = ([batched] if batched else []) + [[h] for h in hashes if instances[h].group != "spec"]
             for group in groups:
                 job_id = content_hash({"stage": stage, "instances": sorted(group)})
                 if job_id in jobs:

@@ -109,7 +109,8 @@ def writing(instance, requested_by: list | None = None):
                 files[str(p.relative_to(tmp))] = sha256_file(p)
         prov = {
             "stage": instance.stage, "hash": instance.hash, "config": instance.config,
-            "upstream": list(instance.upstream), "requested_by": requested_by or instance.runs,
+            "upstream": list(instance.upstream), "roles": list(getattr(instance, "roles", ())),
+            "requested_by": requested_by or instance.runs,
             "git": git_state(), "packages": package_versions(), "host": platform.node(),
             "seed": instance.config.get("seed"), "wall_seconds": round(time.time() - t0, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "files": files, "argv": sys.argv[1:3],

@@ -1,4 +1,4 @@
-# finetune: policy optimization; one job runs a spec's instances, skipping stored ones.
+# finetune: policy optimization; Gaussian runs are batched per spec (cheap), UNet runs one per job.
 rule finetune:
     input:
         lambda wc: PLAN.jobs[wc.job].inputs,

@@ -71,7 +71,7 @@ class AffinePolicy(nn.Module):
         self.A = nn.Parameter(init())
         self.b = nn.Parameter(init())
 
-    def eps(self, x: torch.Tensor, k) -> torch.Tensor:
+    def eps(self, x: torch.Tensor, k, prompts=None) -> torch.Tensor:
         """eps-prediction at grid level k+1; k an int, or a tensor [S] with x of shape [S, n, d]."""
         if isinstance(k, int):
             a, s = self.a[k + 1], self.s[k + 1]
@@ -85,7 +85,7 @@ class AffinePolicy(nn.Module):
             self.A.zero_()
             self.b.zero_()
 
-    def eps_ref(self, x: torch.Tensor, k) -> torch.Tensor:
+    def eps_ref(self, x: torch.Tensor, k, prompts=None) -> torch.Tensor:
         """The pretrained (exact) eps-prediction, no correction."""
         if isinstance(k, int):
             return self.data.eps_star(x, self.a[k + 1], self.s[k + 1])

@@ -1,9 +1,18 @@
-"""Rewards, one file per family; `build(cfg)` returns a callable x0 -> reward [n]."""
+"""Rewards, one file per family, built by `kind`. A reward is a callable
+(x0 [n, ...], prompts [n] or None) -> reward [n]."""
 from __future__ import annotations
 
 
-def build(reward_cfg):
-    if reward_cfg.kind == "quadratic":
+def build(reward_cfg, upstream: dict | None = None):
+    """`upstream` maps roles to stage hashes (the classifier reward reads `reward_model`)."""
+    kind = reward_cfg.kind
+    if kind == "quadratic":
         from .quadratic import QuadraticReward
         return QuadraticReward(reward_cfg.center, reward_cfg.scale)
-    raise ValueError(f"unknown reward kind {reward_cfg.kind!r}")
+    if kind == "classifier":
+        from .classifier import ClassifierReward
+        return ClassifierReward.from_store((upstream or {})["reward_model"])
+    if kind in ("jpeg_compressibility", "jpeg_incompressibility"):
+        from .jpeg import JpegSize
+        return JpegSize(reward_cfg.quality, sign=-1.0 if kind == "jpeg_compressibility" else 1.0)
+    raise ValueError(f"unknown reward kind {kind!r}")

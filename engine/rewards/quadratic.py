@@ -9,7 +9,7 @@ class QuadraticReward:
         self.center = center
         self.scale = scale
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, prompts=None) -> torch.Tensor:
         return -self.scale * ((x - self.center) ** 2).flatten(1).sum(1)
 
     def expectation(self, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:

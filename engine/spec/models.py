@@ -48,7 +48,15 @@ class GaussianMixtureData(Strict):
         return self
 
 
-Data = Annotated[Union[GaussianData, GaussianMixtureData], Field(discriminator="kind")]
+class DigitsData(Strict):
+    """scikit-learn's handwritten digits (8x8, shipped with the package) in [-1, 1], fixed split."""
+    kind: Literal["digits"]
+    size: Literal[8, 16] = 8
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = Field(0, ge=0)
+
+
+Data = Annotated[Union[GaussianData, GaussianMixtureData, DigitsData], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- model
@@ -88,7 +96,34 @@ class GaussianScoreModel(Strict):
     init_scale: float = Field(0.0, ge=0)   # std of the correction's initial values
 
 
-Model = Annotated[Union[GaussianScoreModel], Field(discriminator="kind")]
+class Pretrain(Strict):
+    """DDPM epsilon-prediction pretraining of the UNet (its own stage; shared across runs)."""
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    lr: float = Field(2e-3, gt=0, le=1)
+    ema_decay: float = Field(0.995, ge=0, lt=1)
+    train_timesteps: int = Field(1000, ge=10, le=100_000)
+    beta_start: float = Field(1e-4, gt=0, lt=1)
+    beta_end: float = Field(0.02, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+
+
+class UNetModel(Strict):
+    """A class-conditional diffusers UNet2DModel (the class label is the prompt)."""
+    kind: Literal["unet"]
+    channels: list[Annotated[int, Field(ge=4, le=4096)]] = Field([32, 64], min_length=1, max_length=6)
+    layers_per_block: int = Field(1, ge=1, le=8)
+    norm_groups: int = Field(8, ge=1, le=64)
+    pretrain: Pretrain = Pretrain()
+
+    @model_validator(mode="after")
+    def _groups(self):
+        if any(c % self.norm_groups for c in self.channels):
+            raise ValueError(f"every channel count must be divisible by norm_groups {self.norm_groups}")
+        return self
+
+
+Model = Annotated[Union[GaussianScoreModel, UNetModel], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -131,6 +166,9 @@ class DDPOAlgorithm(Strict):
     timestep_fraction: float = Field(1.0, gt=0, le=1)
     kl_coef: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
+    stats_buffer: int = Field(64, ge=1)          # per-prompt running statistics (prompted families)
+    stats_min_count: int = Field(16, ge=1)
+    advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
 
     @model_validator(mode="after")
     def _divisible(self):
@@ -139,7 +177,29 @@ class DDPOAlgorithm(Strict):
         return self
 
 
-Algorithm = Annotated[Union[DDPOAlgorithm], Field(discriminator="kind")]
+class MixGRPOAlgorithm(Strict):
+    """MixGRPO: GRPO groups per prompt; SDE (trained) steps inside a sliding window, ODE outside."""
+    kind: Literal["mixgrpo"]
+    epochs: int = Field(100, ge=1, le=1_000_000)
+    prompts_per_epoch: int = Field(4, ge=1, le=100_000)
+    group_size: int = Field(8, ge=2, le=4096)
+    inner_epochs: int = Field(1, ge=1, le=100)
+    lr: float = Field(1e-4, gt=0, le=10)
+    clip_range: float = Field(0.2, gt=0, le=10)
+    adv_clip_max: float = Field(5.0, gt=0)
+    window_size: int = Field(4, ge=1, le=10_000)
+    window_stride: int = Field(1, ge=1, le=10_000)
+    iters_per_window: int = Field(5, ge=1, le=1_000_000)
+    kl_coef: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
+
+    @property
+    def batch_size(self) -> int:
+        return self.prompts_per_epoch * self.group_size
+
+
+Algorithm = Annotated[Union[DDPOAlgorithm, MixGRPOAlgorithm], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- reward
@@ -150,7 +210,36 @@ class QuadraticReward(Strict):
     scale: float = Field(1.0, gt=0)
 
 
-Reward = Annotated[Union[QuadraticReward], Field(discriminator="kind")]
+class Classifier(Strict):
+    """A small digit classifier trained in its own stage (reward model or judge)."""
+    arch: Literal["cnn", "mlp"] = "cnn"
+    width: int = Field(32, ge=4, le=4096)
+    steps: int = Field(600, ge=1, le=1_000_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    lr: float = Field(2e-3, gt=0, le=1)
+    seed: int = Field(0, ge=0)
+
+
+class ClassifierReward(Strict):
+    """r(x, c) = log p(c | x) under a trained classifier (the prompt c is the class)."""
+    kind: Literal["classifier"]
+    model: Classifier = Classifier()
+
+
+class JpegCompressibility(Strict):
+    """DDPO's reward: minus the JPEG-encoded size in kB at a fixed quality."""
+    kind: Literal["jpeg_compressibility"]
+    quality: int = Field(95, ge=1, le=100)
+
+
+class JpegIncompressibility(Strict):
+    """Plus the JPEG-encoded size in kB."""
+    kind: Literal["jpeg_incompressibility"]
+    quality: int = Field(95, ge=1, le=100)
+
+
+Reward = Annotated[Union[QuadraticReward, ClassifierReward, JpegCompressibility, JpegIncompressibility],
+                   Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -164,6 +253,7 @@ class Evaluation(Strict):
     method: Literal["auto", "exact", "monte_carlo"] = "auto"
     samples: int = Field(100_000, ge=16, le=100_000_000)
     seed: int = Field(12345, ge=0)
+    judge: Classifier = Classifier(arch="mlp", width=128, seed=1)   # image families only
 
 
 class Resources(Strict):
@@ -265,10 +355,25 @@ class SpecHeader(Strict):
     claims: list[Claim] = []
 
 
+IMAGE_REWARDS = ("classifier", "jpeg_compressibility", "jpeg_incompressibility")
+
+
 def combination_errors(cfg: RunConfig) -> list[tuple[str, str]]:
     """Impossible combinations of otherwise valid fields, as (field.path, message)."""
     errors = []
-    if cfg.algorithm.kind == "ddpo":
+    image = cfg.data.kind == "digits"
+    if image != (cfg.model.kind == "unet"):
+        errors.append(("model.kind", f"model '{cfg.model.kind}' does not fit data '{cfg.data.kind}' "
+                                     f"(digits need kind: unet; Gaussian data need kind: gaussian_score)"))
+    if image != (cfg.reward.kind in IMAGE_REWARDS):
+        errors.append(("reward.kind", f"reward '{cfg.reward.kind}' does not fit data '{cfg.data.kind}'"))
+    if cfg.algorithm.kind == "mixgrpo":
+        if cfg.model.kind != "unet":
+            errors.append(("algorithm.kind", "mixgrpo needs prompts (groups per prompt): use it with the unet model"))
+        if cfg.algorithm.window_size >= cfg.sampler.steps:
+            errors.append(("algorithm.window_size", f"window_size {cfg.algorithm.window_size} must be smaller "
+                                                    f"than sampler.steps {cfg.sampler.steps}"))
+    if cfg.algorithm.kind in ("ddpo", "mixgrpo"):
         noise_field = "stochasticity" if cfg.sampler.kind == "gddim" else "eta"
         if getattr(cfg.sampler, noise_field) == 0:
             errors.append((f"sampler.{noise_field}",

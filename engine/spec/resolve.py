@@ -95,9 +95,11 @@ def did_you_mean(word: str, options) -> str:
 
 
 def _deep_merge(base: dict, child: dict) -> dict:
+    """Child values win; mappings merge key by key, except that a child mapping with a
+    different `kind` replaces the base's mapping (another family has other fields)."""
     out = copy.deepcopy(base)
     for k, v in child.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and v.get("kind", out[k].get("kind")) == out[k].get("kind"):
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)

@@ -15,15 +15,17 @@ from pathlib import Path
 ENGINE_DIR = Path(__file__).resolve().parent.parent
 FINGERPRINTS = Path(__file__).resolve().parent / "fingerprints.json"
 
-VERSIONS = {"finetune": 1, "evaluate": 1, "table": 1, "figure": 1, "index": 1}
-
-# one job per spec (cheap instances) or one per instance (heavy ones)
-GROUPING = {"finetune": "spec", "evaluate": "spec"}
+VERSIONS = {"data": 1, "classifier": 1, "pretrain": 1, "finetune": 2, "evaluate": 2, "table": 1, "figure": 1,
+            "index": 1}
 
 # the code each stage's numbers depend on (files or packages, relative to engine/)
 CODE_DEPS = {
-    "finetune": ["stages/finetune.py", "models", "samplers", "algorithms", "rewards", "evaluation.py"],
-    "evaluate": ["stages/evaluate.py", "models", "samplers", "rewards", "evaluation.py"],
+    "data": ["stages/data.py"],
+    "classifier": ["stages/classifier.py", "models/classifiers.py"],
+    "pretrain": ["stages/pretrain.py", "models/unet.py"],
+    "finetune": ["stages/finetune.py", "stages/common.py", "models", "samplers", "algorithms", "rewards",
+                 "evaluation.py"],
+    "evaluate": ["stages/evaluate.py", "stages/common.py", "models", "samplers", "rewards", "evaluation.py"],
     "table": ["stages/table.py", "report"],
     "figure": ["stages/figure.py", "report"],
     "index": ["stages/index.py", "report"],

@@ -1,4 +1,4 @@
-"""Helpers the run-level stages share: config objects, seeding, samplers, logging."""
+"""Helpers the run-level stages share: config objects, seeding, samplers, policies, logging."""
 from __future__ import annotations
 
 import sys
@@ -6,12 +6,8 @@ import time
 
 import torch
 
+from .. import store
 from ..spec.models import GDDIMSampler, RunConfig
-
-
-def run_config(cfg: dict) -> RunConfig:
-    """A finetune instance's config (a slice of RunConfig) as a validated RunConfig."""
-    return RunConfig.model_validate(cfg)
 
 
 def setup_torch(threads: int = 2) -> None:
@@ -19,11 +15,34 @@ def setup_torch(threads: int = 2) -> None:
     torch.use_deterministic_algorithms(True)
 
 
+def finetune_config(instance_config: dict, upstream: dict) -> RunConfig:
+    """The full RunConfig of a finetune instance. Image families keep data and model in
+    their upstream pretrain result (the pretrain hash covers them), so they are read back."""
+    cfg = dict(instance_config)
+    if "pretrain" in upstream:
+        pre = store.verify_files("pretrain", upstream["pretrain"])
+        cfg["model"] = pre["config"]["model"]
+        cfg["data"] = store.provenance("data", pre["upstream"][0])["config"]["data"]
+    return RunConfig.model_validate(cfg)
+
+
 def sampler_stds(cfg: RunConfig, policy):
     """(training sampler stds, ODE sampler stds) on the policy's grid."""
     from ..samplers import step_stds
     ode = GDDIMSampler(kind="gddim", steps=cfg.sampler.steps, stochasticity=0.0)
     return step_stds(cfg.sampler, policy.a, policy.s), step_stds(ode, policy.a, policy.s)
+
+
+def build_policy_for(cfg: RunConfig, upstream: dict, seed_generator=None, weights: str | None = None):
+    """The policy of a run: the Gaussian family from its config, the UNet from the pretrain
+    result (or fine-tuned `weights`, a result directory holding unet/)."""
+    if cfg.model.kind == "gaussian_score":
+        from ..models import build_policy
+        return build_policy(cfg, seed_generator)
+    from ..models.unet import load_pretrained
+    path = weights or (store.result_dir("pretrain", upstream["pretrain"]) / "unet")
+    keep_ref = getattr(cfg.algorithm, "kl_coef", 0) > 0 and weights is None
+    return load_pretrained(path, cfg.model.pretrain, cfg.sampler.steps, keep_reference=keep_ref)
 
 
 class Log:

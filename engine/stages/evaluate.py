@@ -4,6 +4,10 @@ reward_ode / reward_sde: E[r] of the fine-tuned policy under the ODE (lambda = 0
 training sampler; *_pretrained the same for the pretrained model; gap = ode - sde;
 improvement = reward_ode - reward_ode_pretrained. Exact for Gaussian data, else Monte
 Carlo on `evaluation.samples` fixed initial noises with standard errors (*_se).
+Image families add, from a judge that is not the reward: judge accuracy on the prompted
+class and diversity (mean pairwise distance of judge features within a class), both on
+ODE samples, and before/after sample grids. MixGRPO adds reward_window: the mixed
+ODE-SDE sampler with the window where training ended.
 """
 from __future__ import annotations
 
@@ -14,36 +18,89 @@ import torch
 from safetensors.torch import load_file
 
 from .. import store
-from ..evaluation import resolve_method, reward_gap_metrics
-from ..models import build_policy
+from ..evaluation import resolve_method, reward_gap_metrics, sample_x0
 from ..rewards import build as build_reward
-from .common import Log, run_config, sampler_stds, setup_torch
+from .common import Log, build_policy_for, finetune_config, sampler_stds, setup_torch
+
+
+def _rename(m: dict, suffix: str) -> dict:
+    out = {}
+    for k, v in m.items():
+        base, se = (k[:-3], "_se") if k.endswith("_se") else (k, "")
+        out[f"{base}{suffix}{se}"] = v
+    return out
 
 
 def run(instance, out_dir, log: Log) -> dict:
-    (up,) = instance.upstream
-    prov = store.verify_files("finetune", up)
-    cfg = run_config(prov["config"])
+    up = instance.upstream_by_role()
+    ft_prov = store.verify_files("finetune", up["finetune"])
+    ft_up = dict(zip(ft_prov.get("roles", []), ft_prov["upstream"]))
+    cfg = finetune_config(ft_prov["config"], ft_up)
     ev = instance.config["evaluation"]
     setup_torch()
-    reward = build_reward(cfg.reward)
-    pre = build_policy(cfg, torch.Generator().manual_seed(cfg.seed))
-    pre.reset_to_pretrained()
-    ft = build_policy(cfg, torch.Generator().manual_seed(cfg.seed))
-    state = load_file(str(store.result_dir("finetune", up) / "policy.safetensors"))
-    ft.load_state_dict({**ft.state_dict(), **state})
+    reward = build_reward(cfg.reward, ft_up)
+    gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
+    ft_dir = store.result_dir("finetune", up["finetune"])
+    pre = build_policy_for(cfg, ft_up, gen())
+    if cfg.model.kind == "gaussian_score":
+        pre.reset_to_pretrained()
+        ft = build_policy_for(cfg, ft_up, gen())
+        ft.load_state_dict({**ft.state_dict(), **load_file(str(ft_dir / "policy.safetensors"))})
+    else:
+        ft = build_policy_for(cfg, ft_up, weights=str(ft_dir / "unet"))
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
-    m_ft = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"])
-    m_pre = reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"])
-    metrics = dict(m_ft)
-    for k, v in m_pre.items():
-        metrics[k.replace("reward_ode", "reward_ode_pretrained").replace("reward_sde", "reward_sde_pretrained")
-                .replace("gap", "gap_pretrained")] = v
-    metrics["improvement"] = m_ft["reward_ode"] - m_pre["reward_ode"]
-    metrics["improvement_se"] = math.hypot(m_ft["reward_ode_se"], m_pre["reward_ode_se"])
+    metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"])
+    metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"]),
+                           "_pretrained"))
+    metrics["improvement"] = metrics["reward_ode"] - metrics["reward_ode_pretrained"]
+    metrics["improvement_se"] = math.hypot(metrics["reward_ode_se"], metrics["reward_ode_pretrained_se"])
     metrics["method"] = method
+    if cfg.algorithm.kind == "mixgrpo":
+        from ..algorithms.mixgrpo import mixed_stds, window_steps
+        from ..evaluation import expected_reward
+        window = window_steps(cfg.algorithm.epochs, cfg.algorithm, cfg.sampler.steps)
+        metrics["reward_window"], metrics["reward_window_se"] = expected_reward(
+            ft, mixed_stds(train_stds, window), reward, method, ev["samples"], ev["seed"] + 2)
+    if "judge" in up:
+        from .classifier import load as load_classifier
+        judge = load_classifier(up["judge"])
+        for name, pol in (("", ft), ("_pretrained", pre)):
+            x0, prompts = sample_x0(pol, ode_stds, ev["samples"], ev["seed"])
+            metrics.update(_rename(judge_metrics(judge, x0, prompts), name))
+            save_grid(x0, prompts, out_dir / f"samples{name or '_finetuned'}.png")
     log(f"{method}: ode {metrics['reward_ode']:.4f} sde {metrics['reward_sde']:.4f} gap {metrics['gap']:+.4f} "
-        f"(pretrained gap {metrics['gap_pretrained']:+.4f}) improvement {metrics['improvement']:+.4f}")
+        f"(pretrained gap {metrics['gap_pretrained']:+.4f}) improvement {metrics['improvement']:+.4f}"
+        + (f" judge {metrics['judge_accuracy']:.3f} (pretrained {metrics['judge_accuracy_pretrained']:.3f})"
+           if "judge_accuracy" in metrics else ""))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
     return metrics
+
+
+def judge_metrics(judge, x0, prompts) -> dict:
+    with torch.no_grad():
+        x = x0.float().clamp(-1, 1)
+        acc = (judge(x).argmax(1) == prompts).float().mean().item()
+        feats = judge.features(x)
+        dists = []
+        for c in prompts.unique():
+            f = feats[prompts == c]
+            if len(f) > 1:
+                d = torch.cdist(f, f)
+                dists.append(d.sum() / (len(f) * (len(f) - 1)))
+        return {"judge_accuracy": acc, "diversity": torch.stack(dists).mean().item() if dists else 0.0}
+
+
+def save_grid(x0, prompts, path, per_class: int = 8, scale: int = 4) -> None:
+    """A grid of samples: one column per class, `per_class` rows."""
+    from PIL import Image
+
+    classes = sorted(prompts.unique().tolist())
+    size = x0.shape[-1]
+    grid = torch.full((per_class * (size + 1), len(classes) * (size + 1)), -1.0)
+    for j, c in enumerate(classes):
+        imgs = x0[prompts == c][:per_class, 0]
+        for i, img in enumerate(imgs):
+            grid[i * (size + 1): i * (size + 1) + size, j * (size + 1): j * (size + 1) + size] = img.float()
+    arr = ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    Image.fromarray(arr, mode="L").resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST).save(path)

@@ -1,8 +1,9 @@
 """finetune: policy optimization of one run, logging its training curve.
 
-Writes policy.safetensors, curve.json (E[r] under the ODE and the training sampler every
-`curve.every` epochs, epoch 0 = pretrained) and metrics.json (the last curve point and
-the last epoch's training statistics).
+Writes the fine-tuned weights (policy.safetensors for the Gaussian family, unet/ for the
+UNet), curve.json (E[r] under the ODE and the training sampler every `curve.every`
+epochs; epoch 0 = pretrained) and metrics.json (the last curve point and the last epoch's
+training statistics).
 """
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ import json
 import torch
 from safetensors.torch import save_file
 
-from ..algorithms import ddpo
+from ..algorithms import ddpo, mixgrpo
 from ..evaluation import resolve_method, reward_gap_metrics
-from ..models import build_policy
 from ..rewards import build as build_reward
-from .common import Log, run_config, sampler_stds, setup_torch
+from .common import Log, build_policy_for, finetune_config, sampler_stds, setup_torch
 
 CURVE_SEED_OFFSET = 1_000_003
+ALGORITHMS = {"ddpo": ddpo, "mixgrpo": mixgrpo}
 
 
 def run(instance, out_dir, log: Log) -> dict:
-    cfg = run_config(instance.config)
+    upstream = instance.upstream_by_role()
+    cfg = finetune_config(instance.config, upstream)
     setup_torch()
+    torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    policy = build_policy(cfg, gen)
-    reward = build_reward(cfg.reward)
+    policy = build_policy_for(cfg, upstream, gen)
+    reward = build_reward(cfg.reward, upstream)
     train_stds, ode_stds = sampler_stds(cfg, policy)
     method = resolve_method("auto", policy, reward)
     curve_seed = CURVE_SEED_OFFSET + cfg.seed
@@ -47,11 +50,12 @@ def run(instance, out_dir, log: Log) -> dict:
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
 
-    if cfg.algorithm.kind != "ddpo":
-        raise ValueError(f"algorithm {cfg.algorithm.kind!r} is not available for model {cfg.model.kind!r}")
-    ddpo.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch)
-    save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
-              str(out_dir / "policy.safetensors"))
+    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch)
+    if cfg.model.kind == "gaussian_score":
+        save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
+                  str(out_dir / "policy.safetensors"))
+    else:
+        policy.unet.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
     metrics = {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "train": last, "method": method}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))

@@ -1,0 +1,60 @@
+"""MixGRPO: GRPO with a sliding window of SDE steps (mixed ODE-SDE sampling).
+
+Each epoch samples `prompts_per_epoch` prompts x `group_size` chains; advantages are
+normalized within each prompt's group. Only the denoising steps inside the window are
+stochastic (std of the training sampler) and trained; steps outside run the ODE (std 0).
+The window starts at the first (noisiest) step and moves `window_stride` steps toward the
+data every `iters_per_window` epochs, wrapping around. Fewer trained steps per chain is
+where the speed comes from.
+"""
+from __future__ import annotations
+
+import torch
+
+from .advantages import group_normalize
+from .policy_gradient import check_finite, collect, ppo_update, trainable_parameters
+
+
+def window_steps(epoch: int, cfg, T: int) -> torch.Tensor:
+    """Step indices k (k = T-1 is the first denoising step) inside the window at `epoch` (1-based)."""
+    starts = list(range(0, T - cfg.window_size + 1, cfg.window_stride))
+    j0 = starts[((epoch - 1) // cfg.iters_per_window) % len(starts)]
+    return torch.tensor([T - 1 - j for j in range(j0, j0 + cfg.window_size)])
+
+
+def mixed_stds(stds: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros_like(stds)
+    out[window] = stds[window]
+    return out
+
+
+def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None):
+    opt = optimizer or torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+    T = len(stds)
+    update = 0
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        window = window_steps(epoch, cfg, T)
+        mix = mixed_stds(stds, window)
+        trained = window[mix[window] > 0]
+        prompts = policy.sample_prompts(cfg.prompts_per_epoch, generator).repeat_interleave(cfg.group_size)
+        batch = collect(policy, mix, len(prompts), generator, reward_fn, prompts=prompts)
+        check_finite("reward", batch.rewards, epoch)
+        check_finite("log-probability", batch.logps[trained], epoch)
+        groups = torch.arange(cfg.prompts_per_epoch).repeat_interleave(cfg.group_size)
+        adv = group_normalize(batch.rewards, groups).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
+        adv = cfg.advantage_sign * adv
+        stats = {"reward_mean": batch.rewards.mean().item(), "window": window.tolist(), "loss": 0.0, "clipfrac": 0.0,
+                 "kl": 0.0}
+        count = 0
+        for _ in range(cfg.inner_epochs):
+            mb = torch.randperm(len(prompts), generator=generator)
+            out = ppo_update(policy, opt, batch, adv, mb, trained, mix, cfg, epoch, update)
+            update += 1
+            count += 1
+            for k in ("loss", "kl", "clipfrac"):
+                stats[k] += out[k]
+        for k in ("loss", "kl", "clipfrac"):
+            stats[k] /= max(count, 1)
+        if on_epoch is not None:
+            on_epoch(epoch, stats)
+    return opt

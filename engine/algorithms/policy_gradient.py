@@ -1,0 +1,88 @@
+"""Pieces the policy-gradient recipes share: collecting chains, the training-path
+log-probabilities, and one PPO-clip update.
+
+A policy provides a, s (the grid), eps(x, k, prompts), eps_ref(...), prior(n, g) and,
+for prompted families, sample_prompts(n, g). Deterministic steps (std = 0) carry no
+log-probability and are never trained.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import NumericalFault
+from ..samplers.gddim import log_prob, sample_chain, step_mean
+
+
+@dataclass
+class Batch:
+    xs: torch.Tensor                   # [T+1, n, ...]; xs[k] is the sample at level k
+    logps: torch.Tensor                # [T, n], sampling-time log-probabilities
+    rewards: torch.Tensor              # [n]
+    prompts: torch.Tensor | None       # [n] or None
+
+
+def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
+    if prompts is None and hasattr(policy, "sample_prompts"):
+        prompts = policy.sample_prompts(n, generator)
+    with torch.no_grad():
+        x_T = policy.prior(n, generator)
+        out = sample_chain(lambda x, k: policy.eps(x, k, prompts), policy.a, policy.s, stds, x_T, generator)
+        return Batch(out["xs"], out["logps"], reward_fn(out["x0"], prompts), prompts)
+
+
+def _shape(x):
+    return (-1,) + (1,) * (x.dim() - 1)
+
+
+def step_means(policy, xs, steps: torch.Tensor, stds, prompts=None, reference: bool = False):
+    """Means of the step Gaussians at step indices `steps`, vectorized over steps: [S, m, ...]."""
+    x_t = xs[steps + 1]
+    fn = policy.eps_ref if reference else policy.eps
+    eps = fn(x_t, steps, prompts)
+    sh = _shape(x_t)
+    return step_mean(x_t, eps, policy.a[steps + 1].view(sh), policy.s[steps + 1].view(sh),
+                     policy.a[steps].view(sh), policy.s[steps].view(sh), stds[steps].view(sh).to(x_t.dtype))
+
+
+def chain_log_probs(policy, xs, steps: torch.Tensor, stds, prompts=None) -> torch.Tensor:
+    """Training-path log-probabilities [S, m] of the recorded transitions xs[k+1] -> xs[k]."""
+    mean = step_means(policy, xs, steps, stds, prompts)
+    return log_prob(xs[steps], mean, stds[steps].view(_shape(mean)).to(mean.dtype), batch_dims=2)
+
+
+def check_finite(name, value, epoch, step=None):
+    if not torch.isfinite(value).all():
+        where = f"epoch {epoch}" + (f", update {step}" if step is not None else "")
+        raise NumericalFault(f"non-finite {name} at {where}")
+
+
+def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, update) -> dict:
+    """One PPO-clip minibatch update over trajectories `mb` at step indices `steps`."""
+    xs = batch.xs[:, mb]
+    prompts = batch.prompts[mb] if batch.prompts is not None else None
+    mean = step_means(policy, xs, steps, stds, prompts)
+    sh = _shape(mean)
+    std = stds[steps].view(sh).to(mean.dtype)
+    logp = log_prob(xs[steps], mean, std, batch_dims=2)
+    ratio = torch.exp(logp - batch.logps[steps][:, mb])
+    a = adv[mb][None]
+    loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
+    kl = torch.zeros((), dtype=loss.dtype)
+    if cfg.kl_coef > 0:
+        with torch.no_grad():
+            ref = step_means(policy, xs, steps, stds, prompts, reference=True)
+        kl = (((mean - ref) ** 2) / (2 * std * std)).flatten(2).sum(-1).mean()
+        loss = loss + cfg.kl_coef * kl
+    check_finite("loss", loss, epoch, update)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.max_grad_norm)
+    opt.step()
+    return {"loss": loss.item(), "kl": kl.item(),
+            "clipfrac": ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean().item()}
+
+
+def trainable_parameters(policy):
+    return [p for p in policy.parameters() if p.requires_grad]

@@ -1,0 +1,44 @@
+"""Small digit classifiers: the reward model (`cnn` by default) and the judge (`mlp`).
+
+The judge is a different architecture and seed than the reward model, so an image that
+fools the reward (reward hacking) need not fool the judge.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CNN(nn.Module):
+    def __init__(self, size: int, width: int, classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(8 * width, 4 * width), nn.SiLU())
+        self.head = nn.Linear(4 * width, classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class MLP(nn.Module):
+    def __init__(self, size: int, width: int, classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(size * size, width), nn.ReLU(),
+                                  nn.Linear(width, width), nn.ReLU())
+        self.head = nn.Linear(width, classes)
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def build_classifier(cfg, size: int) -> nn.Module:
+    torch.manual_seed(cfg.seed)
+    return {"cnn": CNN, "mlp": MLP}[cfg.arch](size, cfg.width)

@@ -1,0 +1,56 @@
+"""classifier: a digit classifier trained on the data split (reward model or judge)."""
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import store
+from ..models.classifiers import build_classifier
+from ..spec.models import Classifier
+from . import data as data_stage
+from .common import setup_torch
+
+
+def run(instance, out_dir, log) -> dict:
+    cfg = Classifier.model_validate(instance.config["classifier"])
+    setup_torch()
+    d = data_stage.load(instance.upstream_by_role()["data"])
+    size = d["train_x"].shape[-1]
+    net = build_classifier(cfg, size)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    n = len(d["train_x"])
+    for step in range(1, cfg.steps + 1):
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
+        x = d["train_x"][idx] + 0.05 * torch.randn(cfg.batch_size, *d["train_x"].shape[1:], generator=g)
+        loss = torch.nn.functional.cross_entropy(net(x), d["train_y"][idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % max(1, cfg.steps // 5) == 0:
+            log(f"step {step}/{cfg.steps} loss {loss.item():.4f}")
+    net.eval()
+    with torch.no_grad():
+        acc = (net(d["test_x"]).argmax(1) == d["test_y"]).float().mean().item()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out_dir / "classifier.safetensors"))
+    metrics = {"heldout_accuracy": acc, "arch": cfg.arch}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics))
+    log(f"{cfg.arch}: held-out accuracy {acc:.4f}")
+    return metrics
+
+
+def load(h: str) -> torch.nn.Module:
+    """A trained classifier from the store (eval mode, frozen)."""
+    prov = store.verify_files("classifier", h)
+    cfg = Classifier.model_validate(prov["config"]["classifier"])
+    d = store.result_dir("classifier", h)
+    state = load_file(str(d / "classifier.safetensors"))
+    size = int(round((state["body.1.weight"].shape[1]) ** 0.5)) if cfg.arch == "mlp" else 8
+    net = build_classifier(cfg, size)
+    net.load_state_dict(state)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net

@@ -1,0 +1,15 @@
+# pretrain: one job per instance (heavy).
+rule pretrain:
+    input:
+        lambda wc: PLAN.jobs[wc.job].inputs,
+    output:
+        "results/jobs/pretrain/{job}.json",
+    log:
+        "logs/pretrain/{job}.log",
+    params:
+        hashes=lambda wc: " ".join(PLAN.jobs[wc.job].hashes),
+    threads: 2
+    resources:
+        mem_mb=lambda wc: PLAN.jobs[wc.job].mem_mb,
+    shell:
+        "{ENGINE} run pretrain {params.hashes} --scale {SCALE} --manifest {output} > {log} 2>&1"
