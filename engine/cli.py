@@ -1,4 +1,4 @@
-"""The `engine` command: validate, plan, schema, run, show.
+"""The `engine` command: validate, plan, schema, run, show, fingerprint, fetch-models.
 
 Bad input exits with status 2 and `file:line: field.path: message`; other failures with 1.
 """
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -152,7 +153,7 @@ def cmd_run(args) -> int:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
         computed.append(h)
         print(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
-    if args.manifest:
+    if args.manifest and os.environ.get("RANK", "0") == "0":     # torchrun: process 0 writes it
         store.write_json_atomic(Path(args.manifest), {"stage": args.stage, "instances": list(args.hashes),
                                                      "computed": computed, "reused": reused,
                                                      "seconds": round(time.time() - t0, 2)})
@@ -200,6 +201,29 @@ def cmd_fingerprint(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- fetch-models
+def cmd_fetch_models(args) -> int:
+    """Pin the pretrained models of the specs at a scale (hub revision -> commit, sha256 of
+    every file) in the lock file; with --check, verify the lock against the local copies offline."""
+    from . import hub
+    from .plan import build_plan
+    plan = build_plan(args.scale, files=_specs_arg(args.paths) if args.paths else None)
+    needs = sorted({n for s in plan.specs for r in s.runs for n in hub.run_needs(r.config)}, key=lambda n: n.key)
+    if not needs:
+        print(f"no pretrained models in the specs at scale {args.scale}")
+        return 0
+    lock = Path(args.lock)
+    if args.check:
+        hub.check(needs, lock)
+        return 0
+    if hub.hub_offline():
+        raise EngineError("fetch-models needs the hub: run it as `HF_HUB_OFFLINE=0 engine fetch-models` "
+                          "where huggingface.co is reachable")
+    hub.fetch(needs, lock)
+    print(f"wrote {lock}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine", description=__doc__.splitlines()[0])
@@ -228,6 +252,12 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--update", action="store_true")
     fp.add_argument("--no-numeric-change", action="store_true")
     fp.set_defaults(fn=cmd_fingerprint)
+    fm = sub.add_parser("fetch-models", help="pin the specs' hub models (commits, sha256) in the lock file")
+    fm.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
+    fm.add_argument("--scale", default="paper", choices=SCALES)
+    fm.add_argument("--lock", default="specs/models.lock.json")
+    fm.add_argument("--check", action="store_true", help="verify the lock against the local copies (offline)")
+    fm.set_defaults(fn=cmd_fetch_models)
     return p
 
 

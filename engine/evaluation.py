@@ -34,6 +34,7 @@ def eval_prompts(policy, n: int):
 def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536):
     """(x0, prompts) of n chains from noises fixed by `seed`."""
     g = torch.Generator().manual_seed(seed)
+    chunk = min(chunk, getattr(policy, "sample_chunk", chunk))      # large models bound their batch
     prompts = eval_prompts(policy, n)
     out = []
     with torch.no_grad():

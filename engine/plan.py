@@ -66,6 +66,12 @@ def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], s
     Grouping "spec": one job runs all such instances of a spec (cheap ones); "instance": one job each.
     """
     evaluation = {"evaluation": {k: v for k, v in _dump(cfg.evaluation).items() if k != "judge"}}
+    if cfg.model.kind == "stable_diffusion":
+        # the pretrained model is the pinned hub model and rewards load their own models: no
+        # upstream stages; one (multi-GPU) job per run
+        return [("finetune", "finetune", _slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve",
+                                                      "seed")), (), "instance"),
+                ("evaluate", "evaluate", evaluation, ("finetune",), "instance")]
     if cfg.model.kind == "gaussian_score":
         return [("finetune", "finetune", _slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed")),
                  (), "spec"),
@@ -119,6 +125,9 @@ class Job:
     spec: str
     threads: int
     mem_mb: int
+    gpus: int = 0
+    processes: int = 1              # > 1: the rule launches the stage with torchrun
+    runtime_min: int = 30
 
     @property
     def manifest(self) -> Path:
@@ -211,7 +220,8 @@ def _jobs(specs, instances, run_stages) -> dict[str, Job]:
                 ups = sorted({producer[u] for h in group for u in instances[h].upstream})
                 res = [instances[h].resources for h in group]
                 job = Job(job_id, stage, tuple(group), tuple(ups), spec.name,
-                          max(r.threads for r in res), max(r.mem_mb for r in res))
+                          max(r.threads for r in res), max(r.mem_mb for r in res), max(r.gpus for r in res),
+                          max(r.processes for r in res), max(r.runtime_min for r in res))
                 jobs[job_id] = job
                 for h in group:
                     producer.setdefault(h, str(job.manifest))

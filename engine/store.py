@@ -92,6 +92,11 @@ def peak_rss_mb() -> float:
 @contextlib.contextmanager
 def writing(instance, requested_by: list | None = None):
     """Yield a temporary directory; on success it becomes results/<stage>/<hash>/ atomically."""
+    if os.environ.get("RANK", "0") != "0":     # torchrun: only process 0 stores the result
+        import tempfile
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch)
+        return
     final = result_dir(instance.stage, instance.hash)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{instance.hash}-{os.getpid()}"

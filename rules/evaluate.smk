@@ -1,4 +1,5 @@
 # evaluate: final numbers of fine-tuned policies; depends on the finetune jobs it reads.
+# One process; one GPU when the runs use GPUs.
 rule evaluate:
     input:
         lambda wc: PLAN.jobs[wc.job].inputs,
@@ -8,8 +9,10 @@ rule evaluate:
         "logs/evaluate/{job}.log",
     params:
         hashes=lambda wc: " ".join(PLAN.jobs[wc.job].hashes),
-    threads: 2
+    threads: lambda wc: PLAN.jobs[wc.job].threads
     resources:
         mem_mb=lambda wc: PLAN.jobs[wc.job].mem_mb,
+        gpu=lambda wc: min(PLAN.jobs[wc.job].gpus, 1),
+        runtime=lambda wc: PLAN.jobs[wc.job].runtime_min,
     shell:
         "{ENGINE} run evaluate {params.hashes} --scale {SCALE} --manifest {output} > {log} 2>&1"

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from .. import distributed
 from .advantages import PerPromptStats, batch_normalize
 from .policy_gradient import Batch, chain_log_probs, check_finite, collect, ppo_update, trainable_parameters
 
@@ -29,11 +30,12 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         batch = collect(policy, stds, cfg.batch_size, generator, reward_fn)
         check_finite("reward", batch.rewards, epoch)
         check_finite("log-probability", batch.logps[trainable], epoch)
-        if batch.prompts is not None:
-            adv = tracker.normalize(batch.prompts.tolist(), batch.rewards)
+        rewards, prompts = distributed.gather(batch.rewards), distributed.gather(batch.prompts)  # all processes
+        if prompts is not None:
+            adv = tracker.normalize(prompts.tolist(), rewards)
         else:
-            adv = batch_normalize(batch.rewards)
-        adv = cfg.advantage_sign * adv.clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
+            adv = batch_normalize(rewards)
+        adv = cfg.advantage_sign * distributed.local_part(adv).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
         stats = {"reward_mean": batch.rewards.mean().item(), "loss": 0.0, "clipfrac": 0.0, "kl": 0.0}
         count = 0
         for _ in range(cfg.inner_epochs):

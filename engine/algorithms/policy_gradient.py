@@ -58,8 +58,8 @@ def check_finite(name, value, epoch, step=None):
         raise NumericalFault(f"non-finite {name} at {where}")
 
 
-def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, update) -> dict:
-    """One PPO-clip minibatch update over trajectories `mb` at step indices `steps`."""
+def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
+    """(loss, kl, clipfrac) of trajectories `mb` at step indices `steps`, each a mean over both."""
     xs = batch.xs[:, mb]
     prompts = batch.prompts[mb] if batch.prompts is not None else None
     mean = step_means(policy, xs, steps, stds, prompts)
@@ -75,13 +75,27 @@ def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, upda
             ref = step_means(policy, xs, steps, stds, prompts, reference=True)
         kl = (((mean - ref) ** 2) / (2 * std * std)).flatten(2).sum(-1).mean()
         loss = loss + cfg.kl_coef * kl
-    check_finite("loss", loss, epoch, update)
+    return loss, kl, ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean()
+
+
+def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, update) -> dict:
+    """One PPO-clip minibatch update over trajectories `mb` at step indices `steps`.
+
+    A policy may bound memory with `steps_per_backward`: the steps then go through backward in
+    chunks, each chunk's mean loss weighted by its share of the steps, which sums to the same
+    gradient as one pass (by default all steps go in one pass)."""
     opt.zero_grad()
-    loss.backward()
+    out = {"loss": 0.0, "kl": 0.0, "clipfrac": 0.0}
+    for part in steps.split(max(1, getattr(policy, "steps_per_backward", len(steps)))):
+        w = len(part) / len(steps)
+        loss, kl, clipfrac = _ppo_loss(policy, batch, adv, mb, part, stds, cfg)
+        check_finite("loss", loss, epoch, update)
+        (w * loss).backward()
+        for k, v in (("loss", loss), ("kl", kl), ("clipfrac", clipfrac)):
+            out[k] += w * v.item()
     torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.max_grad_norm)
     opt.step()
-    return {"loss": loss.item(), "kl": kl.item(),
-            "clipfrac": ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean().item()}
+    return out
 
 
 def trainable_parameters(policy):

@@ -59,13 +59,15 @@ def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True):
     T = len(stds)
     x = x_T
     xs = [None] * (T + 1) if record else None
-    logps = torch.zeros(T, x_T.shape[0], dtype=x_T.dtype) if record else None
+    logps = torch.zeros(T, x_T.shape[0], dtype=x_T.dtype, device=x_T.device) if record else None
     if record:
         xs[T] = x
     for k in range(T - 1, -1, -1):
         eps = eps_fn(x, k)
         std = stds[k]
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) if std > 0 else torch.zeros_like(x)
+        # drawn on the CPU generator and moved, so a GPU run replays the same noise
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if std > 0 \
+            else torch.zeros_like(x)
         x_new, mean = step(x, eps, a[k + 1], s[k + 1], a[k], s[k], std, noise)
         if record:
             xs[k] = x_new

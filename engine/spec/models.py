@@ -56,7 +56,13 @@ class DigitsData(Strict):
     split_seed: int = Field(0, ge=0)
 
 
-Data = Annotated[Union[GaussianData, GaussianMixtureData, DigitsData], Field(discriminator="kind")]
+class PromptsData(Strict):
+    """Text prompts of a text-to-image family; chains sample them uniformly, evaluation cycles them."""
+    kind: Literal["prompts"]
+    prompts: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=100_000)
+
+
+Data = Annotated[Union[GaussianData, GaussianMixtureData, DigitsData, PromptsData], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- model
@@ -123,7 +129,41 @@ class UNetModel(Strict):
         return self
 
 
-Model = Annotated[Union[GaussianScoreModel, UNetModel], Field(discriminator="kind")]
+HUB_REVISION = r"^[A-Za-z0-9_.\-/]+$"
+
+
+class Pretrained(Strict):
+    """A pretrained model: a hub id (pinned to a commit with checksums by `engine fetch-models`
+    in specs/models.lock.json) or a local directory (a path that exists or starts with / ./ ../ ~)."""
+    id: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.~/\-]+$")
+    revision: str = Field("main", min_length=1, max_length=100, pattern=HUB_REVISION)
+
+
+class LoRA(Strict):
+    """Low-rank adapters (peft) on the UNet's attention projections; only they are trained."""
+    rank: int = Field(4, ge=1, le=1024)
+    alpha: float = Field(4.0, gt=0)
+    target_modules: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]+$")]] = Field(
+        ["to_q", "to_k", "to_v", "to_out.0"], min_length=1, max_length=64)
+
+
+class StableDiffusionModel(Strict):
+    """A diffusers Stable Diffusion pipeline (text-conditioned latent UNet, VAE, CLIP text encoder)
+    with LoRA adapters on the UNet and classifier-free guidance."""
+    kind: Literal["stable_diffusion"]
+    pretrained: Pretrained
+    resolution: int = Field(512, ge=8, le=4096)
+    guidance_scale: float = Field(5.0, ge=1.0, le=100.0)       # 1 = no classifier-free guidance
+    negative_prompt: str = Field("", max_length=1000)
+    lora: LoRA = LoRA()
+    precision: Literal["fp32", "bf16"] = "fp32"                 # frozen weights + autocast on GPUs; CPUs run fp32
+    gradient_checkpointing: bool = False
+    steps_per_backward: int = Field(1, ge=1, le=10_000)        # memory: trained steps per backward pass
+    sample_batch: int = Field(32, ge=1, le=65_536)             # memory: chains per evaluation batch
+    decode_batch: int = Field(8, ge=1, le=65_536)              # memory: latents per VAE decode
+
+
+Model = Annotated[Union[GaussianScoreModel, UNetModel, StableDiffusionModel], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -238,8 +278,24 @@ class JpegIncompressibility(Strict):
     quality: int = Field(95, ge=1, le=100)
 
 
-Reward = Annotated[Union[QuadraticReward, ClassifierReward, JpegCompressibility, JpegIncompressibility],
-                   Field(discriminator="kind")]
+class AestheticReward(Strict):
+    """LAION-style aesthetic score: an MLP (linear layers, safetensors) on L2-normalized CLIP image embeddings."""
+    kind: Literal["aesthetic"]
+    clip: Pretrained
+    head: str = Field(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9_.~/\-]+\.safetensors$")
+    batch: int = Field(32, ge=1, le=65_536)
+
+
+class PickScoreReward(Strict):
+    """PickScore-style reward: logit_scale * cos(CLIP image embedding, CLIP text embedding of the prompt)."""
+    kind: Literal["pickscore"]
+    model: Pretrained
+    processor: Pretrained | None = None                    # tokenizer + image processor (default: the model's)
+    batch: int = Field(32, ge=1, le=65_536)
+
+
+Reward = Annotated[Union[QuadraticReward, ClassifierReward, JpegCompressibility, JpegIncompressibility,
+                         AestheticReward, PickScoreReward], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -261,6 +317,7 @@ class Resources(Strict):
     threads: int = Field(2, ge=1, le=256)
     mem_mb: int = Field(2000, ge=100)
     gpus: int = Field(0, ge=0, le=64)
+    processes: int = Field(1, ge=1, le=1024)     # training processes (torchrun, one per GPU); SD family only
     runtime_min: int = Field(30, ge=1)
 
 
@@ -356,20 +413,30 @@ class SpecHeader(Strict):
 
 
 IMAGE_REWARDS = ("classifier", "jpeg_compressibility", "jpeg_incompressibility")
+TEXT_IMAGE_REWARDS = ("aesthetic", "pickscore", "jpeg_compressibility", "jpeg_incompressibility")
+FAMILIES = {   # model kind -> (data kinds, reward kinds)
+    "gaussian_score": (("gaussian", "gaussian_mixture"), ("quadratic",)),
+    "unet": (("digits",), IMAGE_REWARDS),
+    "stable_diffusion": (("prompts",), TEXT_IMAGE_REWARDS),
+}
+NEEDS = {"gaussian_score": "Gaussian data need kind: gaussian_score", "unet": "digits need kind: unet",
+         "stable_diffusion": "prompts need kind: stable_diffusion"}
 
 
 def combination_errors(cfg: RunConfig) -> list[tuple[str, str]]:
     """Impossible combinations of otherwise valid fields, as (field.path, message)."""
     errors = []
-    image = cfg.data.kind == "digits"
-    if image != (cfg.model.kind == "unet"):
-        errors.append(("model.kind", f"model '{cfg.model.kind}' does not fit data '{cfg.data.kind}' "
-                                     f"(digits need kind: unet; Gaussian data need kind: gaussian_score)"))
-    if image != (cfg.reward.kind in IMAGE_REWARDS):
-        errors.append(("reward.kind", f"reward '{cfg.reward.kind}' does not fit data '{cfg.data.kind}'"))
+    data_kinds, reward_kinds = FAMILIES[cfg.model.kind]
+    if cfg.data.kind not in data_kinds:
+        hint = next(v for k, v in NEEDS.items() if cfg.data.kind in FAMILIES[k][0])
+        errors.append(("model.kind", f"model '{cfg.model.kind}' does not fit data '{cfg.data.kind}' ({hint})"))
+    elif cfg.reward.kind not in reward_kinds:
+        errors.append(("reward.kind", f"reward '{cfg.reward.kind}' does not fit data '{cfg.data.kind}' "
+                                      f"(one of: {', '.join(reward_kinds)})"))
     if cfg.algorithm.kind == "mixgrpo":
-        if cfg.model.kind != "unet":
-            errors.append(("algorithm.kind", "mixgrpo needs prompts (groups per prompt): use it with the unet model"))
+        if cfg.model.kind == "gaussian_score":
+            errors.append(("algorithm.kind", "mixgrpo needs prompts (groups per prompt): use it with the unet "
+                                             "or stable_diffusion model"))
         if cfg.algorithm.window_size >= cfg.sampler.steps:
             errors.append(("algorithm.window_size", f"window_size {cfg.algorithm.window_size} must be smaller "
                                                     f"than sampler.steps {cfg.sampler.steps}"))
@@ -381,7 +448,29 @@ def combination_errors(cfg: RunConfig) -> list[tuple[str, str]]:
                            "per-step log-probability to optimize"))
         if cfg.sampler.steps < 2:
             errors.append(("sampler.steps", "DDPO needs at least 2 sampler steps (the last step is deterministic)"))
+    errors += _process_errors(cfg)
     return errors
+
+
+def _process_errors(cfg: RunConfig) -> list[tuple[str, str]]:
+    """Multi-process training splits each epoch's samples evenly over the processes (SD family only)."""
+    n = cfg.resources.processes
+    if n == 1:
+        return []
+    if cfg.model.kind != "stable_diffusion":
+        return [("resources.processes", f"multi-process training ({n} processes) is implemented for the "
+                                        f"stable_diffusion family only")]
+    if cfg.resources.gpus and n > cfg.resources.gpus:
+        return [("resources.processes", f"{n} processes need at least {n} GPUs (resources.gpus is "
+                                        f"{cfg.resources.gpus})")]
+    alg = cfg.algorithm
+    if alg.kind == "ddpo" and alg.batch_size % (n * alg.minibatches):
+        return [("algorithm.batch_size", f"batch_size {alg.batch_size} must be divisible by processes x "
+                                         f"minibatches = {n} x {alg.minibatches}")]
+    if alg.kind == "mixgrpo" and alg.prompts_per_epoch % n:
+        return [("algorithm.prompts_per_epoch", f"prompts_per_epoch {alg.prompts_per_epoch} must be divisible "
+                                                f"by the {n} processes (each samples whole groups)")]
+    return []
 
 
 RUN_FIELDS = tuple(RunConfig.model_fields)

@@ -24,7 +24,7 @@ CODE_DEPS = {
     "classifier": ["stages/classifier.py", "models/classifiers.py"],
     "pretrain": ["stages/pretrain.py", "models/unet.py"],
     "finetune": ["stages/finetune.py", "stages/common.py", "models", "samplers", "algorithms", "rewards",
-                 "evaluation.py"],
+                 "distributed.py", "evaluation.py"],
     "evaluate": ["stages/evaluate.py", "stages/common.py", "models", "samplers", "rewards", "evaluation.py"],
     "table": ["stages/table.py", "report"],
     "figure": ["stages/figure.py", "report"],

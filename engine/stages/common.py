@@ -35,14 +35,26 @@ def sampler_stds(cfg: RunConfig, policy):
 
 def build_policy_for(cfg: RunConfig, upstream: dict, seed_generator=None, weights: str | None = None):
     """The policy of a run: the Gaussian family from its config, the UNet from the pretrain
-    result (or fine-tuned `weights`, a result directory holding unet/)."""
+    result (or fine-tuned `weights`, a result directory holding unet/), Stable Diffusion from
+    its pinned pretrained pipeline (plus the fine-tuned LoRA adapter in `weights`)."""
     if cfg.model.kind == "gaussian_score":
         from ..models import build_policy
         return build_policy(cfg, seed_generator)
+    if cfg.model.kind == "stable_diffusion":
+        from ..models.stable_diffusion import load_policy as load_sd
+        return load_sd(cfg, lora_weights=weights)
     from ..models.unet import load_pretrained
     path = weights or (store.result_dir("pretrain", upstream["pretrain"]) / "unet")
     keep_ref = getattr(cfg.algorithm, "kl_coef", 0) > 0 and weights is None
     return load_pretrained(path, cfg.model.pretrain, cfg.sampler.steps, keep_reference=keep_ref)
+
+
+def reward_for(cfg: RunConfig, upstream: dict, policy):
+    """The run's reward as the policy's samples need it (SD: decode latents, prompts as text)."""
+    from .. import distributed
+    from ..rewards import build
+    reward = build(cfg.reward, upstream, device=distributed.device() if cfg.model.kind == "stable_diffusion" else None)
+    return policy.wrap_reward(reward) if hasattr(policy, "wrap_reward") else reward
 
 
 class Log:

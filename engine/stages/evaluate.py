@@ -19,8 +19,7 @@ from safetensors.torch import load_file
 
 from .. import store
 from ..evaluation import resolve_method, reward_gap_metrics, sample_x0
-from ..rewards import build as build_reward
-from .common import Log, build_policy_for, finetune_config, sampler_stds, setup_torch
+from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
 
 
 def _rename(m: dict, suffix: str) -> dict:
@@ -38,7 +37,6 @@ def run(instance, out_dir, log: Log) -> dict:
     cfg = finetune_config(ft_prov["config"], ft_up)
     ev = instance.config["evaluation"]
     setup_torch()
-    reward = build_reward(cfg.reward, ft_up)
     gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
     ft_dir = store.result_dir("finetune", up["finetune"])
     pre = build_policy_for(cfg, ft_up, gen())
@@ -48,6 +46,7 @@ def run(instance, out_dir, log: Log) -> dict:
         ft.load_state_dict({**ft.state_dict(), **load_file(str(ft_dir / "policy.safetensors"))})
     else:
         ft = build_policy_for(cfg, ft_up, weights=str(ft_dir / "unet"))
+    reward = reward_for(cfg, ft_up, ft)
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
     metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"])

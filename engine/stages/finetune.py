@@ -1,9 +1,10 @@
 """finetune: policy optimization of one run, logging its training curve.
 
 Writes the fine-tuned weights (policy.safetensors for the Gaussian family, unet/ for the
-UNet), curve.json (E[r] under the ODE and the training sampler every `curve.every`
-epochs; epoch 0 = pretrained) and metrics.json (the last curve point and the last epoch's
-training statistics).
+UNet, unet/lora.safetensors for Stable Diffusion), curve.json (E[r] under the ODE and the
+training sampler every `curve.every` epochs; epoch 0 = pretrained) and metrics.json (the last
+curve point and the last epoch's training statistics). Under torchrun (engine/distributed.py)
+every process trains on its share of the samples and process 0 logs and stores.
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import json
 import torch
 from safetensors.torch import save_file
 
+from .. import distributed
 from ..algorithms import ddpo, mixgrpo
 from ..evaluation import resolve_method, reward_gap_metrics
-from ..rewards import build as build_reward
-from .common import Log, build_policy_for, finetune_config, sampler_stds, setup_torch
+from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
 
 CURVE_SEED_OFFSET = 1_000_003
 ALGORITHMS = {"ddpo": ddpo, "mixgrpo": mixgrpo}
@@ -26,15 +27,17 @@ def run(instance, out_dir, log: Log) -> dict:
     cfg = finetune_config(instance.config, upstream)
     setup_torch()
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed))   # = cfg.seed in one process
     policy = build_policy_for(cfg, upstream, gen)
-    reward = build_reward(cfg.reward, upstream)
+    reward = reward_for(cfg, upstream, policy)
     train_stds, ode_stds = sampler_stds(cfg, policy)
     method = resolve_method("auto", policy, reward)
     curve_seed = CURVE_SEED_OFFSET + cfg.seed
     curve = []
 
     def point(epoch):
+        if not distributed.is_main():          # under torchrun, process 0 logs the curve
+            return
         m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
         m["epoch"] = epoch
         m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
@@ -50,10 +53,15 @@ def run(instance, out_dir, log: Log) -> dict:
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
 
-    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch)
+    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, distributed.local_algorithm(cfg.algorithm), gen,
+                                         on_epoch=on_epoch)
+    if not distributed.is_main():
+        return {}
     if cfg.model.kind == "gaussian_score":
         save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
                   str(out_dir / "policy.safetensors"))
+    elif hasattr(policy, "save_trained"):
+        policy.save_trained(out_dir / "unet")        # Stable Diffusion: the LoRA adapter only
     else:
         policy.unet.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
