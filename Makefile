@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test bench schema clean-smoke
+.PHONY: setup reproduce smoke test bench schema clean-smoke fetch-models
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/overhead.py
+
+fetch-models: setup   # paper scale: pin hub models (needs huggingface.co)
+	HF_HUB_OFFLINE=0 $(BIN)/engine fetch-models
 
 schema: setup
 	$(BIN)/engine schema -o engine/spec.schema.json

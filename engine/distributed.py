@@ -37,9 +37,14 @@ def device() -> torch.device:
 
 
 def init() -> None:
-    """Join the process group (once) when launched with more than one process."""
+    """Prepare the device; join the process group (once) when launched with more than one process."""
     import torch.distributed as dist
 
+    if torch.cuda.is_available():
+        # cuBLAS is deterministic only with a fixed workspace (set before its first use); a few
+        # CUDA kernels of the UNet (e.g. upsampling backward) have no deterministic version: warn
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if world_size() == 1 or dist.is_initialized():
         return
     dev = device()

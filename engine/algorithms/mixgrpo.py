@@ -35,7 +35,7 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         window = window_steps(epoch, cfg, T)
         mix = mixed_stds(stds, window)
-        trained = window[mix[window] > 0]
+        trained = window[(mix[window] > 0).cpu()]          # window is a CPU index; stds may be on a GPU
         prompts = policy.sample_prompts(cfg.prompts_per_epoch, generator).repeat_interleave(cfg.group_size)
         batch = collect(policy, mix, len(prompts), generator, reward_fn, prompts=prompts)
         check_finite("reward", batch.rewards, epoch)

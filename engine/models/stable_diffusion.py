@@ -201,7 +201,6 @@ def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
         parts[name].requires_grad_(False).eval()
     dtype = torch.bfloat16 if (m.precision == "bf16" and device.type == "cuda") else None
     if dtype is not None:
-        torch.use_deterministic_algorithms(True, warn_only=True)
         for name in ("unet", "vae", "text_encoder"):
             parts[name].to(dtype=dtype)
     unet.add_adapter(LoraConfig(r=m.lora.rank, lora_alpha=m.lora.alpha, target_modules=list(m.lora.target_modules),
