@@ -6,6 +6,7 @@ Every model forbids unknown keys; ``kind`` fields select a family.
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -135,8 +136,15 @@ HUB_REVISION = r"^[A-Za-z0-9_.\-/]+$"
 class Pretrained(Strict):
     """A pretrained model: a hub id (pinned to a commit with checksums by `engine fetch-models`
     in specs/models.lock.json) or a local directory (a path that exists or starts with / ./ ../ ~)."""
-    id: str = Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_.~/\-]+$")
+    id: str = Field(min_length=1, max_length=300)
     revision: str = Field("main", min_length=1, max_length=100, pattern=HUB_REVISION)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.~/\-]+", v):
+            raise ValueError(f"'{v}' is neither a hub id (org/name) nor a path (letters, digits, _ . - / ~)")
+        return v
 
 
 class LoRA(Strict):
@@ -282,8 +290,16 @@ class AestheticReward(Strict):
     """LAION-style aesthetic score: an MLP (linear layers, safetensors) on L2-normalized CLIP image embeddings."""
     kind: Literal["aesthetic"]
     clip: Pretrained
-    head: str = Field(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9_.~/\-]+\.safetensors$")
+    head: str = Field(min_length=1, max_length=500)       # path of the MLP's .safetensors file
     batch: int = Field(32, ge=1, le=65_536)
+
+    @field_validator("head")
+    @classmethod
+    def _safetensors(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.~/\-]+\.safetensors", v):
+            raise ValueError(f"'{v}' must be the path of a .safetensors file (weights never load from pickles; "
+                             f"README: Paper scale converts LAION's .pth)")
+        return v
 
 
 class PickScoreReward(Strict):
