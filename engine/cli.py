@@ -208,7 +208,7 @@ def cmd_fetch_models(args) -> int:
     from . import hub
     from .plan import build_plan
     plan = build_plan(args.scale, files=_specs_arg(args.paths) if args.paths else None)
-    needs = sorted({n for s in plan.specs for r in s.runs for n in hub.run_needs(r.config)}, key=lambda n: n.key)
+    needs = hub.merge_needs(n for s in plan.specs for r in s.runs for n in hub.run_needs(r.config))
     if not needs:
         print(f"no pretrained models in the specs at scale {args.scale}")
         return 0

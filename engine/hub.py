@@ -69,6 +69,16 @@ def run_needs(cfg) -> list[Need]:
     return out
 
 
+def merge_needs(needs) -> list[Need]:
+    """One need per model (repo and revision, or file): the union of their file patterns."""
+    merged: dict[str, Need] = {}
+    for n in needs:
+        m = merged.get(n.key)
+        merged[n.key] = n if m is None else Need(n.id, n.revision, tuple(dict.fromkeys(m.patterns + n.patterns)),
+                                                 tuple(dict.fromkeys(m.required + n.required)), n.file)
+    return [merged[k] for k in sorted(merged)]
+
+
 # ----------------------------------------------------------------------------- the lock file
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -175,7 +185,7 @@ def fetch(needs: list[Need], lock_path: Path = LOCK, commit_of=hub_commit, downl
     files' sha256. Writes the lock file (entries of other models are kept) and returns it."""
     lock = read_lock(lock_path)
     problems = []
-    for need in sorted(set(needs), key=lambda n: n.key):
+    for need in merge_needs(needs):
         if need.file:
             p = Path(need.id).expanduser()
             if not p.is_file():
@@ -206,7 +216,7 @@ def fetch(needs: list[Need], lock_path: Path = LOCK, commit_of=hub_commit, downl
 
 def check(needs: list[Need], lock_path: Path = LOCK, cache_dir: str | None = None, log=print) -> None:
     """What jobs do before loading, for every need, offline."""
-    for need in sorted(set(needs), key=lambda n: n.key):
+    for need in merge_needs(needs):
         if need.file:
             verify_local_file(need.id, lock_path)
         else:

@@ -96,6 +96,13 @@ def test_fetch_models_command(monkeypatch, tmp_path, capsys):
     assert "laion/CLIP-ViT-H-14-laion2B-s32B-b79K" in err and "not pinned" in err
 
 
+def test_needs_of_one_model_merge():
+    a = hub.Need("org/clip", "main", hub.PROCESSOR_FILES, hub.PROCESSOR_REQUIRED)
+    b = hub.Need("org/clip", "main", hub.CLIP_FILES, hub.CLIP_REQUIRED)
+    (m,) = hub.merge_needs([a, b, a])
+    assert set(m.patterns) == set(hub.CLIP_FILES) | set(hub.PROCESSOR_FILES) and "model.safetensors" in m.required
+
+
 def test_needs_of_the_paper_specs():
     from engine.plan import build_plan
     plan = build_plan("paper")

@@ -185,6 +185,9 @@ def test_finetune_and_evaluate_stages(models, tmp_path, monkeypatch, alg):
         assert isinstance(m[k], float), k
     assert m["reward_ode"] != m["reward_ode_pretrained"]          # the fine-tuned adapter was loaded
     assert ("reward_window" in m) == (alg == "mixgrpo")
+    from PIL import Image
+    grids = [Image.open(tmp_path / "results" / "evaluate" / ev / f"samples_{w}.png") for w in ("finetuned", "pretrained")]
+    assert all(g.size == (3 * 16, 16) and g.mode == "RGB" for g in grids)
     assert main(["fetch-models", "--check", "--scale", "smoke"]) == 0   # local models: nothing to pin
 
 

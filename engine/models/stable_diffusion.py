@@ -170,6 +170,17 @@ class LatentReward:
         return self.reward(self.policy.decode(z), texts).to(z.device, torch.float32)
 
 
+def save_samples(policy: StableDiffusionPolicy, stds, seed: int, path, n: int = 8) -> None:
+    """A row of decoded samples (prompts 0..n-1, noises fixed by `seed`) as a PNG."""
+    from PIL import Image
+
+    from ..evaluation import sample_x0
+    z, _ = sample_x0(policy, stds, min(n, len(policy.prompts)), seed)
+    imgs = ((policy.decode(z).cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    row = torch.cat(list(imgs), dim=2)                  # [3, H, n W]
+    Image.fromarray(row.permute(1, 2, 0).numpy(), mode="RGB").save(path)
+
+
 def _load_adapter(unet, directory) -> None:
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file

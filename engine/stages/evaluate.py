@@ -7,7 +7,8 @@ Carlo on `evaluation.samples` fixed initial noises with standard errors (*_se).
 Image families add, from a judge that is not the reward: judge accuracy on the prompted
 class and diversity (mean pairwise distance of judge features within a class), both on
 ODE samples, and before/after sample grids. MixGRPO adds reward_window: the mixed
-ODE-SDE sampler with the window where training ended.
+ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
+of decoded ODE samples before and after fine-tuning.
 """
 from __future__ import annotations
 
@@ -61,6 +62,10 @@ def run(instance, out_dir, log: Log) -> dict:
         window = window_steps(cfg.algorithm.epochs, cfg.algorithm, cfg.sampler.steps)
         metrics["reward_window"], metrics["reward_window_se"] = expected_reward(
             ft, mixed_stds(train_stds, window), reward, method, ev["samples"], ev["seed"] + 2)
+    if hasattr(ft, "decode"):          # text-to-image: before/after samples of the ODE sampler
+        from ..models.stable_diffusion import save_samples
+        for name, pol in (("_finetuned", ft), ("_pretrained", pre)):
+            save_samples(pol, ode_stds, ev["seed"], out_dir / f"samples{name}.png")
     if "judge" in up:
         from .classifier import load as load_classifier
         judge = load_classifier(up["judge"])
