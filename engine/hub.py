@@ -147,10 +147,11 @@ def resolve(ref_id: str, revision: str = "main", lock_path: Path = LOCK, cache_d
 
 def load_pretrained(cls, ref, what: str, **kwargs):
     """`cls.from_pretrained` (transformers or diffusers) on the locked local copy of `ref` (a
-    spec's Pretrained); an engine error naming the model when it is missing or unreadable."""
+    spec's Pretrained), weights from safetensors only (harmless for tokenizers, processors and
+    schedulers); an engine error naming the model when it is missing or unreadable."""
     path = resolve(ref.id, ref.revision)
     try:
-        return cls.from_pretrained(path, **kwargs)
+        return cls.from_pretrained(path, use_safetensors=True, **kwargs)
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise EngineError(f"{what} '{ref.id}' (revision {ref.revision}) could not be loaded from {path}"

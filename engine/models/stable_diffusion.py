@@ -31,11 +31,10 @@ def load_components(model_cfg) -> dict:
 
     ref = model_cfg.pretrained
     what = "Stable Diffusion pipeline"
-    f32 = {"use_safetensors": True, "torch_dtype": torch.float32}       # cast later for bf16 on GPUs
+    f32 = {"torch_dtype": torch.float32}                                # cast later for bf16 on GPUs
     return {"unet": load_pretrained(UNet2DConditionModel, ref, what, subfolder="unet", **f32),
             "vae": load_pretrained(AutoencoderKL, ref, what, subfolder="vae", **f32),
-            "text_encoder": load_pretrained(CLIPTextModel, ref, what, subfolder="text_encoder",
-                                            use_safetensors=True, dtype=torch.float32),
+            "text_encoder": load_pretrained(CLIPTextModel, ref, what, subfolder="text_encoder", dtype=torch.float32),
             "tokenizer": load_pretrained(CLIPTokenizer, ref, what, subfolder="tokenizer"),
             "scheduler": load_pretrained(DDIMScheduler, ref, what, subfolder="scheduler")}
 

@@ -22,7 +22,7 @@ def load_clip(model_ref, processor_ref=None):
     """(CLIPModel in eval mode, CLIPProcessor) through the real loading code."""
     from transformers import CLIPModel, CLIPProcessor
 
-    model = load_pretrained(CLIPModel, model_ref, "CLIP model", use_safetensors=True, dtype=torch.float32)
+    model = load_pretrained(CLIPModel, model_ref, "CLIP model", dtype=torch.float32)
     processor = load_pretrained(CLIPProcessor, processor_ref or model_ref, "CLIP processor")
     return model.eval().requires_grad_(False), processor
 
