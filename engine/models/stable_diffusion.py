@@ -12,7 +12,6 @@ prior, sample_prompts, balanced_prompts.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -230,8 +229,3 @@ def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
         distributed.average_gradients([p for p in unet.parameters() if p.requires_grad])
     return policy
 
-
-def describe(policy: StableDiffusionPolicy) -> str:
-    trained = sum(p.numel() for p in policy.unet.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in policy.unet.parameters())
-    return json.dumps({"trained_parameters": trained, "unet_parameters": total, "latent_shape": policy.latent_shape})
