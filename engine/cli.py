@@ -65,43 +65,9 @@ def cmd_plan(args) -> int:
 
 
 # ----------------------------------------------------------------------------- schema
-def spec_json_schema() -> dict:
-    from .spec.models import RunConfig, SpecHeader
-    from .spec.yamlload import MAX_BYTES  # noqa: F401  (documented limit)
-    header = SpecHeader.model_json_schema()
-    run = RunConfig.model_json_schema()
-    defs = {**header.pop("$defs", {}), **run.pop("$defs", {})}
-
-    def sweepable(node):
-        if isinstance(node, dict):
-            if node.get("type") in ("number", "integer", "string", "boolean") and "const" not in node:
-                return {"anyOf": [node, {"type": "array", "items": node, "minItems": 1}],
-                        **({"description": node["description"]} if "description" in node else {})}
-            return {k: (sweepable(v) if k in ("properties", "anyOf", "oneOf", "$defs") or isinstance(v, (dict, list))
-                        else v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [sweepable(v) for v in node]
-        return node
-
-    run_defs = set(run.get("properties", {}))
-    props = {**header["properties"], **{k: v for k, v in run["properties"].items() if k != "seed"}}
-    props["extends"] = {"type": "string", "description": "path of a base spec, relative to this file"}
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "experiment spec",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": props,
-        "required": ["name", "scales"],
-        "$defs": {k: (sweepable(v) if k not in ("Outputs", "TableOutput", "FigureOutput", "Claim") else v)
-                  for k, v in defs.items()},
-    }
-    del run_defs
-    return schema
-
-
 def cmd_schema(args) -> int:
-    text = json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
+    from .spec.schema import schema_text
+    text = schema_text()
     if args.output:
         from .store import write_bytes_atomic
         write_bytes_atomic(Path(args.output), text.encode())
