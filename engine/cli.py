@@ -166,6 +166,25 @@ def cmd_fingerprint(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- dvc
+def cmd_remote(args) -> int:
+    from .dvcsync import ensure_remote
+    print(f"dvc: {ensure_remote(args.dir)}")
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from .dvcsync import pull
+    pull()
+    return 0
+
+
+def cmd_push(args) -> int:
+    from .dvcsync import push
+    push()
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine", description=__doc__.splitlines()[0])
@@ -194,6 +213,14 @@ def parser() -> argparse.ArgumentParser:
     fp.add_argument("--update", action="store_true")
     fp.add_argument("--no-numeric-change", action="store_true")
     fp.set_defaults(fn=cmd_fingerprint)
+    rm = sub.add_parser("remote", help="make sure a default DVC remote exists (a local directory by default)")
+    rm.add_argument("--dir", help="use this directory as the default remote (else $DVC_REMOTE_DIR, "
+                                  "else the configured default, else ../dvc-remote)")
+    rm.set_defaults(fn=cmd_remote)
+    sub.add_parser("pull", help="dvc pull the results, then restamp outputs so Snakemake plans nothing").set_defaults(
+        fn=cmd_pull)
+    sub.add_parser("push", help="dvc repro (Snakemake, incremental) to update dvc.lock, then dvc push").set_defaults(
+        fn=cmd_push)
     return p
 
 
