@@ -111,8 +111,11 @@ def cmd_run(args) -> int:
             continue
         print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
         t1 = time.time()
+        specs = {s.name: s for s in plan.specs}
+        requested_by = [{"spec": n, "file": specs[n].doc.file, "run": j, "axes": specs[n].runs[j].axes}
+                        for n, j in inst.runs]
         try:
-            with store.writing(inst) as tmp:
+            with store.writing(inst, requested_by, run.config.model_dump(mode="json")) as tmp:
                 mod.run(inst, tmp, Log(prefix="  "))
         except Exception as e:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
@@ -129,25 +132,34 @@ def cmd_run(args) -> int:
 # ----------------------------------------------------------------------------- show
 def cmd_show(args) -> int:
     from . import store
-    from .plan import RESULTS
-    hits = [p for p in RESULTS.glob(f"*/{args.hash}*") if p.is_dir() and not p.name.startswith(".")]
-    if not hits:
-        raise EngineError(f"no result {args.hash} under {RESULTS}/")
-    if len(hits) > 1:
-        raise EngineError(f"{args.hash} is ambiguous: " + ", ".join(str(h) for h in hits))
-    stage, h = hits[0].parent.name, hits[0].name
+    stage, h = store.find(args.hash)
     prov = store.verify_files(stage, h)
-    print(f"{stage} {h}  ({hits[0]})")
+    d = store.result_dir(stage, h)
+    print(f"{stage} {h}  ({d})")
     print("config:")
     print(json.dumps(prov["config"], indent=2, sort_keys=True))
     if prov["upstream"]:
         print("upstream:", " ".join(prov["upstream"]))
-    print(f"git {prov['git']}  wall {prov['wall_seconds']}s  peak RSS {prov['peak_rss_mb']} MiB")
-    metrics = hits[0] / "metrics.json"
+    print(f"git {prov['git']}  wall {prov['wall_seconds']}s  peak RSS {prov['peak_rss_mb']} MiB  "
+          f"seed {prov.get('seed')}")
+    for r in prov.get("requested_by") or []:
+        if isinstance(r, dict):
+            print(f"requested by {r['file']} run {r['run']}")
+    metrics = d / "metrics.json"
     if metrics.is_file():
         print("metrics:")
         print(json.dumps(json.loads(metrics.read_text()), indent=2, sort_keys=True))
     return 0
+
+
+# ----------------------------------------------------------------------------- verify
+def cmd_verify(args) -> int:
+    from . import store, verify
+    stage, h = store.find(args.hash)
+    tol = args.tolerance if args.tolerance is not None else verify.TOLERANCES.get(stage, (0.0, ""))[0]
+    report = verify.verify(stage, h, lambda m: print(m, file=sys.stderr))
+    print("\n".join(report.render(tol)))
+    return 0 if report.ok(tol) else 1
 
 
 # ----------------------------------------------------------------------------- fingerprint
@@ -209,6 +221,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="config and metrics of a stored result")
     s.add_argument("hash")
     s.set_defaults(fn=cmd_show)
+    vf = sub.add_parser("verify", help="rerun one stored result in a temporary directory and compare")
+    vf.add_argument("hash", help="a result hash (or a unique prefix)")
+    vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
+                                                     "the stage's entry in engine.verify.TOLERANCES)")
+    vf.set_defaults(fn=cmd_verify)
     fp = sub.add_parser("fingerprint", help="check or record the stage code fingerprints")
     fp.add_argument("--update", action="store_true")
     fp.add_argument("--no-numeric-change", action="store_true")
