@@ -64,6 +64,17 @@ def cmd_plan(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- diff
+def cmd_diff(args) -> int:
+    from . import diff
+    diffs = diff.diff_specs(args.rev, args.scale)
+    if args.json:
+        print(json.dumps(diff.as_json(diffs, args.rev, args.scale), indent=2, sort_keys=True))
+    else:
+        print(diff.render(diffs, args.rev, args.scale))
+    return 0
+
+
 # ----------------------------------------------------------------------------- schema
 def cmd_schema(args) -> int:
     from .spec.schema import schema_text
@@ -209,6 +220,11 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--scale", default="default", choices=SCALES)
     pl.add_argument("-v", "--verbose", action="store_true", help="list every run")
     pl.set_defaults(fn=cmd_plan)
+    df = sub.add_parser("diff", help="what the spec changes since a git revision add, remove, rerun and cost")
+    df.add_argument("rev", nargs="?", default="HEAD", help="git revision to compare with (default: HEAD)")
+    df.add_argument("--scale", default="default", choices=SCALES)
+    df.add_argument("--json", action="store_true", help="machine-readable output")
+    df.set_defaults(fn=cmd_diff)
     sc = sub.add_parser("schema", help="JSON Schema of a spec file")
     sc.add_argument("-o", "--output")
     sc.set_defaults(fn=cmd_schema)
