@@ -173,6 +173,24 @@ def cmd_verify(args) -> int:
     return 0 if report.ok(tol) else 1
 
 
+# ----------------------------------------------------------------------------- gc
+def cmd_gc(args) -> int:
+    from . import gc
+    garbage = gc.find()
+    for g in garbage:
+        print(f"  {str(g.path):48s} {gc.human(g.bytes):>10s}  {g.why}")
+    total = gc.human(sum(g.bytes for g in garbage))
+    if not garbage:
+        print("nothing to collect: every result is referenced by a spec at some scale")
+    elif args.yes:
+        gc.remove(garbage)
+        print(f"removed {len(garbage)} entries, freed {total}; `make push` then `dvc gc` to shrink DVC's cache "
+              f"and remote (README)")
+    else:
+        print(f"{len(garbage)} entries no spec references, {total}; rerun with --yes to remove them")
+    return 0
+
+
 # ----------------------------------------------------------------------------- fingerprint
 def cmd_fingerprint(args) -> int:
     from . import stages
@@ -242,6 +260,9 @@ def parser() -> argparse.ArgumentParser:
     vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
                                                      "the stage's entry in engine.verify.TOLERANCES)")
     vf.set_defaults(fn=cmd_verify)
+    g = sub.add_parser("gc", help="list (--yes: remove) results no spec references at any scale")
+    g.add_argument("--yes", action="store_true", help="remove them")
+    g.set_defaults(fn=cmd_gc)
     fp = sub.add_parser("fingerprint", help="check or record the stage code fingerprints")
     fp.add_argument("--update", action="store_true")
     fp.add_argument("--no-numeric-change", action="store_true")
