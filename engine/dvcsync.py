@@ -7,8 +7,8 @@ modification time; `touch_in_dag_order` restamps the workflow's outputs upstream
 `snakemake -n` plans nothing and deleting one table regenerates just that table.
 
 The default remote is a local directory (DVC_REMOTE_DIR, else ../dvc-remote beside the
-repository), written to .dvc/config.local (not committed) only when no default remote is
-configured; a shared S3 or SSH remote goes in the committed .dvc/config (README).
+repository), written to .dvc/config.local (not committed), unless a shared S3 or SSH remote
+is the default in the committed .dvc/config (README).
 """
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def dvc(*args: str, capture: bool = False, check: bool = True) -> subprocess.Com
     return p
 
 
-def default_remote() -> str | None:
-    p = dvc("remote", "default", capture=True, check=False)
+def default_remote(level: str | None = None) -> str | None:
+    """The default remote's name, from one config level (project, local, ...) or all of them."""
+    p = dvc("remote", "default", *([f"--{level}"] if level else []), capture=True, check=False)
     name = p.stdout.strip()
     return name if p.returncode == 0 and name else None
 
@@ -47,10 +48,17 @@ def default_remote() -> str | None:
 def ensure_remote(directory: str | Path | None = None) -> str:
     """Make sure a default remote exists; return a description of it.
 
-    An explicit directory (argument or $DVC_REMOTE_DIR) always becomes the default; otherwise
-    a configured default is kept, and only without one is ../dvc-remote set up."""
+    An explicit directory (argument or $DVC_REMOTE_DIR) becomes the default, in
+    .dvc/config.local. Otherwise a default in the committed .dvc/config wins (a local
+    default set earlier by this function is dropped), then any configured default, and
+    only without one is ../dvc-remote set up."""
     directory = directory or os.environ.get(REMOTE_ENV)
     if not directory:
+        project = default_remote("project")
+        if project:
+            if default_remote("local") == LOCAL_REMOTE:
+                dvc("remote", "default", "--local", "--unset", capture=True)
+            return f"remote '{project}' (.dvc/config)"
         name = default_remote()
         if name:
             return f"remote '{name}' (configured)"
