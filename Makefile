@@ -16,7 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(BIN)/engine remote
+	$(BIN)/engine remote || echo "no DVC remote configured (README, 'Sharing results')"
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -109,6 +109,7 @@ def cmd_run(args) -> int:
             mod.run(plan, by_key[key], Log())
         return 0
     computed, reused = [], []
+    specs = {s.name: s for s in plan.specs}
     for i, h in enumerate(args.hashes, 1):
         inst = plan.instances.get(h)
         if inst is None or inst.stage != args.stage:
@@ -122,7 +123,6 @@ def cmd_run(args) -> int:
             continue
         print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
         t1 = time.time()
-        specs = {s.name: s for s in plan.specs}
         requested_by = [{"spec": n, "file": specs[n].doc.file, "run": j, "axes": specs[n].runs[j].axes}
                         for n, j in inst.runs]
         try:

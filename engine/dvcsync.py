@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import EngineError
 from .plan import RESULTS, RUN_STAGES, paper_dir
 from .spec.models import SCALES
+from .store import tree_size
 
 LOCAL_REMOTE = "local"
 REMOTE_ENV = "DVC_REMOTE_DIR"
@@ -93,11 +94,6 @@ def touch_in_dag_order(root: Path | str = ".", now: float | None = None) -> int:
 
 
 # ----------------------------------------------------------------------------- push, pull
-def _size(path: Path) -> tuple[int, int]:
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
-    return len(files), sum(p.stat().st_size for p in files)
-
-
 def pull(log=print) -> None:
     log(f"dvc: {ensure_remote()}")
     dvc("pull")
@@ -109,7 +105,7 @@ def push(log=print) -> None:
     log(f"dvc: {ensure_remote()}")
     dvc("repro")              # runs Snakemake only if specs/code/results changed; it skips stored results
     dvc("push")
-    n, size = _size(RESULTS)
+    n, size = tree_size(RESULTS)
     log(f"pushed {RESULTS}/: {n} files, {size / 2**20:.1f} MiB")
     changed = subprocess.run(["git", "status", "--porcelain", "--", "dvc.lock"], capture_output=True, text=True)
     if changed.stdout.strip():

@@ -26,12 +26,6 @@ class Garbage:
     why: str
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def referenced(spec_dir: Path | str = SPEC_DIR) -> tuple[set[str], set[str]]:
     """(instance hashes, job ids) of every spec at every scale; a bad spec raises (exit 2),
     so a typo can never make the whole store look unreferenced."""
@@ -63,16 +57,16 @@ def find(spec_dir: Path | str = SPEC_DIR, results: Path = RESULTS, now: float | 
             for f in sorted(stage_dir.glob("*/*")):
                 if f.name.startswith("."):
                     if f.stat().st_mtime < old:
-                        out.append(Garbage(f, _size(f), "temporary file of a killed write"))
+                        out.append(Garbage(f, store.tree_size(f)[1], "temporary file of a killed write"))
                 elif f.suffix == ".json" and f.stem not in jobs:
-                    out.append(Garbage(f, _size(f), "job manifest no spec plans"))
+                    out.append(Garbage(f, store.tree_size(f)[1], "job manifest no spec plans"))
             continue
         for d in sorted(stage_dir.iterdir()):
             if d.name.startswith("."):
                 if d.stat().st_mtime < old:
-                    out.append(Garbage(d, _size(d), "temporary directory of a killed write"))
+                    out.append(Garbage(d, store.tree_size(d)[1], "temporary directory of a killed write"))
             elif d.name not in instances:
-                out.append(Garbage(d, _size(d), _was_for(stage_dir.name, d.name)))
+                out.append(Garbage(d, store.tree_size(d)[1], _was_for(stage_dir.name, d.name)))
     return out
 
 

@@ -34,6 +34,11 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
 
 
+def instance_hash(stage: str, version: int, config: dict, upstream) -> str:
+    """The content hash of a stage instance (also recomputed to check a stored result)."""
+    return content_hash({"stage": stage, "version": version, "config": config, "upstream": list(upstream)})
+
+
 def paper_dir(scale: str) -> Path:
     """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
     return Path("paper") if scale == "default" else Path("paper") / scale
@@ -151,7 +156,7 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
             for stage in RUN_STAGES:
                 up = (hashes[UPSTREAM[stage]],) if UPSTREAM[stage] else ()
                 cfg = stage_config(stage, run.config)
-                h = content_hash({"stage": stage, "version": VERSIONS[stage], "config": cfg, "upstream": list(up)})
+                h = instance_hash(stage, VERSIONS[stage], cfg, up)
                 inst = instances.get(h)
                 if inst is None:
                     inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources)

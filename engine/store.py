@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import StoreError
-from .plan import RESULTS, content_hash, result_dir
+from .plan import RESULTS, instance_hash, result_dir
 from .stages import VERSIONS, source_digest
 
 PROVENANCE = "provenance.json"
@@ -142,6 +142,13 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
         raise
 
 
+def tree_size(path: Path) -> tuple[int, int]:
+    """(files, bytes) under a directory (a file: 1 and its size)."""
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
 def find(prefix: str) -> tuple[str, str]:
     """(stage, hash) of the one stored result whose hash starts with `prefix`."""
     hits = [p for p in RESULTS.glob(f"*/{prefix}*")
@@ -167,8 +174,7 @@ def verify_files(stage: str, h: str) -> dict:
     d = result_dir(stage, h)
     advice = f"delete {d} and rerun the workflow (or `engine pull` a good copy)"
     if "version" in prov:          # results written before the version was recorded skip this check
-        recomputed = content_hash({"stage": stage, "version": prov["version"], "config": prov["config"],
-                                   "upstream": prov["upstream"]})
+        recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"])
         if recomputed != h or prov.get("hash") != h:
             raise StoreError(f"result {stage}/{h}: {PROVENANCE} does not describe this result (its config hashes "
                              f"to {recomputed}); {advice}")

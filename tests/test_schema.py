@@ -3,7 +3,6 @@
 rejects what an editor should underline, and an outdated spec is told what changed."""
 import json
 import os
-from pathlib import Path
 
 import jsonschema
 import pytest
