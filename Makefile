@@ -10,12 +10,13 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test bench schema clean-smoke
+.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/engine remote || echo "no DVC remote configured (README, 'Sharing results')"
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)
@@ -34,3 +35,14 @@ bench: setup
 
 schema: setup
 	$(BIN)/engine schema -o engine/spec.schema.json
+
+# Sharing results through DVC (README, "Sharing results: DVC"). DVC_REMOTE_DIR=/path picks
+# a local directory remote; without it the configured default (or ../dvc-remote) is used.
+remote: setup
+	$(BIN)/engine remote
+
+push: setup
+	$(BIN)/engine push
+
+pull: setup
+	$(BIN)/engine pull

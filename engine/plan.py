@@ -34,6 +34,11 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
 
 
+def instance_hash(stage: str, version: int, config: dict, upstream) -> str:
+    """The content hash of a stage instance (also recomputed to check a stored result)."""
+    return content_hash({"stage": stage, "version": version, "config": config, "upstream": list(upstream)})
+
+
 def paper_dir(scale: str) -> Path:
     """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
     return Path("paper") if scale == "default" else Path("paper") / scale
@@ -49,6 +54,7 @@ def manifest_path(stage: str, job_id: str) -> Path:
 
 # ----------------------------------------------------------------------------- stage graph
 STAGE_ORDER = ("data", "classifier", "pretrain", "finetune", "evaluate")   # dependency order
+RUN_STAGES = STAGE_ORDER
 
 
 def _dump(v):
@@ -146,8 +152,13 @@ class Plan:
     jobs: dict[str, Job]
     targets: dict[str, Target]
 
-    def run_hash(self, run: Run, stage: str) -> str:
-        return self.run_stages[(run.spec, run.index)][stage]
+    def run_hash(self, run: Run, role: str) -> str:
+        """The hash of a run's instance in `role` (finetune, evaluate, pretrain, judge, ...)."""
+        return self.run_stages[(run.spec, run.index)][role]
+
+    def stage_hashes(self, run: Run, stage: str) -> list[str]:
+        """The hashes of a run's instances of one stage kind (a run may have two classifiers)."""
+        return [h for h in self.run_stages[(run.spec, run.index)].values() if self.instances[h].stage == stage]
 
     @property
     def index_file(self) -> str:
@@ -182,7 +193,7 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
             hashes: dict[str, str] = {}
             for role, stage, cfg, up_roles, grouping in run_graph(run.config):
                 up = tuple(hashes[r] for r in up_roles)
-                h = content_hash({"stage": stage, "version": VERSIONS[stage], "config": cfg, "upstream": list(up)})
+                h = instance_hash(stage, VERSIONS[stage], cfg, up)
                 inst = instances.get(h)
                 if inst is None:
                     inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import SpecError, SpecErrors
 from ..metrics import CURVE_METRICS, EVAL_METRICS
 from . import models as M
+from . import versions
 from .yamlload import load_yaml
 
 MAX_RUNS = 10_000
@@ -281,11 +282,9 @@ def load_spec(path: str | Path) -> SpecDoc:
     if "seed" in data:
         raise _error(positions, ("seed",), "use `seeds: [..]` (a list) in a spec; `seed` is set per run", file)
     header_raw = {k: v for k, v in data.items() if k in M.SpecHeader.model_fields}
-    version = header_raw.get("schema_version", M.SCHEMA_VERSION)
-    if isinstance(version, int) and version != M.SCHEMA_VERSION and not isinstance(version, bool):
-        raise _error(positions, ("schema_version",),
-                     f"spec is written for schema version {version}; this engine reads version {M.SCHEMA_VERSION}. "
-                     f"See the 'Schema versions' section of the README for what changed", file)
+    outdated = versions.problem(header_raw.get("schema_version", versions.FIRST_VERSION))
+    if outdated:
+        raise _error(positions, ("schema_version",), outdated, file)
     try:
         header = M.SpecHeader.model_validate(header_raw)
     except ValidationError as e:
