@@ -113,7 +113,7 @@ def cmd_schema(args) -> int:
 
 # ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
-    from . import stages, store
+    from . import checkpoint, stages, store
     from .plan import build_plan
     from .stages.common import Log
 
@@ -140,6 +140,7 @@ def cmd_run(args) -> int:
         run = next(r for s in plan.specs if s.name == spec for r in s.runs if r.index == idx)
         label = f"{spec} run {idx} (" + ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) + ")"
         if store.is_complete(args.stage, h):
+            checkpoint.discard(args.stage, h)
             reused.append(h)
             print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
             continue
@@ -150,6 +151,7 @@ def cmd_run(args) -> int:
                 mod.run(inst, tmp, Log(prefix="  "))
         except Exception as e:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
+        checkpoint.discard(args.stage, h)      # the result is complete: its resume area goes
         computed.append(h)
         print(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
     if args.manifest:

@@ -89,12 +89,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+_HOST = "".join(c if c.isalnum() else "_" for c in platform.node()) or "host"
+
+
+def _remove_stale_tmp(final: Path) -> None:
+    """Remove temporary directories of `final` left by killed processes on this host
+    (another host's or a live process's are left alone)."""
+    for tmp in final.parent.glob(f".tmp-{final.name}-{_HOST}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:         # alive, someone else's
+            pass
+
+
 @contextlib.contextmanager
 def writing(instance, requested_by: list | None = None):
     """Yield a temporary directory; on success it becomes results/<stage>/<hash>/ atomically."""
     final = result_dir(instance.stage, instance.hash)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{instance.hash}-{os.getpid()}"
+    _remove_stale_tmp(final)
+    tmp = final.parent / f".tmp-{instance.hash}-{_HOST}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()

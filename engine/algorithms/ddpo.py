@@ -55,9 +55,14 @@ def _check(name, value, epoch, step=None):
         raise NumericalFault(f"non-finite {name} at {where}")
 
 
+def make_optimizer(policy, cfg):
+    """The optimizer `train` uses (made by the caller to restore a checkpoint into it)."""
+    return torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+
+
 def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None):
     """Run epochs start_epoch+1 .. cfg.epochs. `on_epoch(epoch, stats)` is called after each."""
-    opt = optimizer or torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    opt = optimizer or make_optimizer(policy, cfg)
     trainable = torch.nonzero(stds > 0).flatten()
     n_train = max(1, math.ceil(cfg.timestep_fraction * len(trainable)))
     update = 0

@@ -2,16 +2,20 @@
 
 Writes policy.safetensors, curve.json (E[r] under the ODE and the training sampler every
 `curve.every` epochs, epoch 0 = pretrained) and metrics.json (the last curve point and
-the last epoch's training statistics).
+the last epoch's training statistics). Checkpoints every `resources.checkpoint_every` epochs
+into the resume area (engine/checkpoint.py) and resumes from there after a kill.
 """
 from __future__ import annotations
 
 import json
+import math
 
 import torch
 from safetensors.torch import save_file
 
+from .. import checkpoint
 from ..algorithms import ddpo
+from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
 from ..models import build_policy
 from ..rewards import build as build_reward
@@ -35,21 +39,32 @@ def run(instance, out_dir, log: Log) -> dict:
         m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
         m["epoch"] = epoch
         m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
+        bad = [k for k, v in m.items() if not math.isfinite(v)]
+        if bad:
+            raise NumericalFault(f"non-finite {', '.join(bad)} in the training curve at epoch {epoch}")
         curve.append(m)
         log(f"epoch {epoch:4d}/{cfg.algorithm.epochs}  E[r] ode {m['reward_ode']:.4f}  "
             f"sde {m['reward_sde']:.4f}  gap {m['gap']:+.4f}")
 
-    point(0)
     last = {}
+    opt = ddpo.make_optimizer(policy, cfg.algorithm)
+    resume = checkpoint.Resume(instance, instance.resources.checkpoint_every, log)
+    start, saved = resume.restore(policy, opt, gen) or (0, None)
+    if saved:
+        curve[:] = saved["curve"]
+        last.update(saved["last"])
+    else:
+        point(0)
 
     def on_epoch(epoch, stats):
         last.update(stats, epoch=epoch)
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
+        resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen, {"curve": curve, "last": last})
 
     if cfg.algorithm.kind != "ddpo":
         raise ValueError(f"algorithm {cfg.algorithm.kind!r} is not available for model {cfg.model.kind!r}")
-    ddpo.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch)
+    ddpo.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch, start_epoch=start, optimizer=opt)
     save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
               str(out_dir / "policy.safetensors"))
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
