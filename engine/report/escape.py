@@ -10,7 +10,8 @@ import re
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def one_line(text: str) -> str:
@@ -19,8 +20,9 @@ def one_line(text: str) -> str:
 
 
 def md_block(text: str) -> str:
-    """A paragraph of Markdown: HTML special characters escaped, line breaks kept."""
-    return "".join(_HTML.get(c, c) for c in str(text))
+    """A paragraph of Markdown: HTML special characters escaped, line breaks kept, no line
+    starting a heading."""
+    return re.sub(r"(?m)^(\s*)#", r"\1\\#", "".join(_HTML.get(c, c) for c in str(text)))
 
 
 def md_inline(text: str) -> str:
