@@ -34,8 +34,14 @@ def resume_dir(stage: str, h: str) -> Path:
 
 
 def discard(stage: str, h: str) -> None:
-    """Remove an instance's resume area (its result is complete)."""
-    shutil.rmtree(resume_dir(stage, h), ignore_errors=True)
+    """Remove an instance's resume area (its result is complete), and its parents once empty."""
+    area = resume_dir(stage, h)
+    shutil.rmtree(area, ignore_errors=True)
+    for parent in (area.parent, area.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:                 # not empty, or already gone
+            break
 
 
 # ----------------------------------------------------------------------------- (de)serialization
@@ -136,6 +142,10 @@ class Resume:
         the result itself follows)."""
         if self.every <= 0 or epoch % self.every or epoch >= last_epoch:
             return
-        save(self.path, stage=self.stage, h=self.hash, epoch=epoch, policy=policy, optimizer=optimizer,
-             generator=generator, extra=extra)
+        try:
+            save(self.path, stage=self.stage, h=self.hash, epoch=epoch, policy=policy, optimizer=optimizer,
+                 generator=generator, extra=extra)
+        except OSError as e:            # a checkpoint only saves time; the run goes on without it
+            self.log(f"could not write checkpoint after epoch {epoch}: {e}")
+            return
         self.log(f"checkpoint after epoch {epoch} -> {self.path}")

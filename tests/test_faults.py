@@ -136,6 +136,7 @@ def test_numerical_fault_stops_the_stage_and_keeps_the_last_checkpoint(fault, tm
     monkeypatch.chdir(tmp_path)
     assert main(["run", "finetune", h, "--scale", "smoke"]) == 0
     assert "resuming from checkpoint after epoch 6" in capsys.readouterr().err
+    assert not (tmp_path / "results" / ".resume").exists()            # removed once the result is complete
     resumed = outputs(tmp_path, h)
     fresh = tmp_path / "fresh"
     fresh.mkdir()
