@@ -113,7 +113,7 @@ def cmd_schema(args) -> int:
 
 # ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
-    from . import checkpoint, stages, store
+    from . import stages, store
     from .plan import build_plan
     from .stages.common import Log
 
@@ -131,6 +131,7 @@ def cmd_run(args) -> int:
                                   f"the workflow was planned: rerun snakemake")
             mod.run(plan, by_key[key], Log())
         return 0
+    from . import checkpoint               # (imports torch: not for tables, figures, the index)
     computed, reused = [], []
     for i, h in enumerate(args.hashes, 1):
         inst = plan.instances.get(h)
