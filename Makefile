@@ -22,10 +22,10 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 reproduce: setup
-	$(BIN)/snakemake --cores $(CORES) --config scale=default
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config scale=default
 
 smoke: setup
-	$(BIN)/snakemake --cores $(CORES) --config scale=smoke
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config scale=smoke
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -108,6 +108,7 @@ def cmd_run(args) -> int:
                                   f"the workflow was planned: rerun snakemake")
             mod.run(plan, by_key[key], Log())
         return 0
+    from . import checkpoint               # (imports torch: not for tables, figures, the index)
     computed, reused = [], []
     specs = {s.name: s for s in plan.specs}
     for i, h in enumerate(args.hashes, 1):
@@ -118,6 +119,7 @@ def cmd_run(args) -> int:
         run = next(r for s in plan.specs if s.name == spec for r in s.runs if r.index == idx)
         label = f"{spec} run {idx} (" + ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) + ")"
         if store.is_complete(args.stage, h):
+            checkpoint.discard(args.stage, h)
             reused.append(h)
             print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
             continue
@@ -130,6 +132,7 @@ def cmd_run(args) -> int:
                 mod.run(inst, tmp, Log(prefix="  "))
         except Exception as e:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
+        checkpoint.discard(args.stage, h)      # the result is complete: its resume area goes
         computed.append(h)
         print(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
     if args.manifest:

@@ -175,7 +175,7 @@ class Plan:
 
 # ----------------------------------------------------------------------------- building
 def spec_files(spec_dir: Path = SPEC_DIR) -> list[Path]:
-    return sorted(p for p in Path(spec_dir).glob("*.yaml") if p.is_file())
+    return sorted(p for p in Path(spec_dir).glob("*.yaml") if not p.is_dir())   # a device or FIFO is refused when read
 
 
 def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: list[Path] | None = None) -> Plan:

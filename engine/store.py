@@ -96,6 +96,22 @@ def _torch_state() -> dict:
         return {}
     return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "threads": torch.get_num_threads()}
+_HOST = "".join(c if c.isalnum() else "_" for c in platform.node()) or "host"
+
+
+def _remove_stale_tmp(final: Path) -> None:
+    """Remove temporary directories of `final` left by killed processes on this host
+    (another host's or a live process's are left alone)."""
+    for tmp in final.parent.glob(f".tmp-{final.name}-{_HOST}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:         # alive, someone else's
+            pass
 
 
 @contextlib.contextmanager
@@ -106,7 +122,8 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
     resolved config of the first of them (the instance's own `config` is its hashed slice)."""
     final = result_dir(instance.stage, instance.hash)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{instance.hash}-{os.getpid()}"
+    _remove_stale_tmp(final)
+    tmp = final.parent / f".tmp-{instance.hash}-{_HOST}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()

@@ -79,10 +79,10 @@ def test_every_version_has_a_changelog_entry():
 
 
 def test_outdated_spec_is_told_what_changed(tmp_path, monkeypatch, capsys):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "gaussian.yaml").write_text((ROOT / "specs" / "base" / "gaussian.yaml").read_text())
     spec = tmp_path / "old.yaml"
-    spec.write_text((ROOT / "specs" / "gaussian_vp_gap.yaml").read_text()
-                    .replace("name: gaussian_vp_gap", "name: old")
-                    .replace("extends: base/gaussian.yaml", f"extends: {ROOT / 'specs/base/gaussian.yaml'}"))
+    spec.write_text((ROOT / "specs" / "gaussian_vp_gap.yaml").read_text().replace("name: gaussian_vp_gap", "name: old"))
     assert main(["validate", str(spec)]) == 0
     monkeypatch.setattr(M, "SCHEMA_VERSION", M.SCHEMA_VERSION + 1)
     monkeypatch.setitem(versions.CHANGES, M.SCHEMA_VERSION, "`sampler.steps` was renamed `sampler.num_steps`")
