@@ -69,7 +69,8 @@ def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], s
     """The stage instances one run needs, as (role, stage kind, own config, upstream roles, grouping).
 
     Each config holds only what the stage's numbers depend on beyond its upstream results.
-    Grouping "spec": one job runs all such instances of a spec (cheap ones); "instance": one job each.
+    Grouping "spec": one job runs all such instances of a spec, skipping stored ones (model imports cost
+    5-7 s a process, so short runs share one); "instance": one job each (shared upstream stages).
     """
     evaluation = {"evaluation": {k: v for k, v in _dump(cfg.evaluation).items() if k != "judge"}}
     if cfg.model.kind == "gaussian_score":
@@ -84,8 +85,8 @@ def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], s
         graph.append(("reward_model", "classifier", {"classifier": _dump(cfg.reward.model)}, ("data",), "instance"))
         finetune_up += ("reward_model",)
     graph.append(("finetune", "finetune", _slice(cfg, ("sampler", "algorithm", "reward", "curve", "seed")),
-                  finetune_up, "instance"))
-    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "instance"))
+                  finetune_up, "spec"))
+    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "spec"))
     return graph
 
 
