@@ -180,6 +180,7 @@ class DDPOAlgorithm(Strict):
     stats_buffer: int = Field(64, ge=1)          # per-prompt running statistics (prompted families)
     stats_min_count: int = Field(16, ge=1)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
+    ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
 
     @field_validator("minibatches")
     @classmethod
@@ -207,6 +208,7 @@ class MixGRPOAlgorithm(Strict):
     kl_coef: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
+    ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
 
     @property
     def batch_size(self) -> int:
