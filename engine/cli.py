@@ -65,44 +65,21 @@ def cmd_plan(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- diff
+def cmd_diff(args) -> int:
+    from . import diff
+    diffs = diff.diff_specs(args.rev, args.scale)
+    if args.json:
+        print(json.dumps(diff.as_json(diffs, args.rev, args.scale), indent=2, sort_keys=True))
+    else:
+        print(diff.render(diffs, args.rev, args.scale))
+    return 0
+
+
 # ----------------------------------------------------------------------------- schema
-def spec_json_schema() -> dict:
-    from .spec.models import RunConfig, SpecHeader
-    from .spec.yamlload import MAX_BYTES  # noqa: F401  (documented limit)
-    header = SpecHeader.model_json_schema()
-    run = RunConfig.model_json_schema()
-    defs = {**header.pop("$defs", {}), **run.pop("$defs", {})}
-
-    def sweepable(node):
-        if isinstance(node, dict):
-            if node.get("type") in ("number", "integer", "string", "boolean") and "const" not in node:
-                return {"anyOf": [node, {"type": "array", "items": node, "minItems": 1}],
-                        **({"description": node["description"]} if "description" in node else {})}
-            return {k: (sweepable(v) if k in ("properties", "anyOf", "oneOf", "$defs") or isinstance(v, (dict, list))
-                        else v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [sweepable(v) for v in node]
-        return node
-
-    run_defs = set(run.get("properties", {}))
-    props = {**header["properties"], **{k: v for k, v in run["properties"].items() if k != "seed"}}
-    props["extends"] = {"type": "string", "description": "path of a base spec, relative to this file"}
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "experiment spec",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": props,
-        "required": ["name", "scales"],
-        "$defs": {k: (sweepable(v) if k not in ("Outputs", "TableOutput", "FigureOutput", "Claim") else v)
-                  for k, v in defs.items()},
-    }
-    del run_defs
-    return schema
-
-
 def cmd_schema(args) -> int:
-    text = json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
+    from .spec.schema import schema_text
+    text = schema_text()
     if args.output:
         from .store import write_bytes_atomic
         write_bytes_atomic(Path(args.output), text.encode())
@@ -132,7 +109,9 @@ def cmd_run(args) -> int:
                                   f"the workflow was planned: rerun snakemake")
             mod.run(plan, by_key[key], Log())
         return 0
+    from . import checkpoint               # (imports torch: not for tables, figures, the index)
     computed, reused = [], []
+    specs = {s.name: s for s in plan.specs}
     for i, h in enumerate(args.hashes, 1):
         inst = plan.instances.get(h)
         if inst is None or inst.stage != args.stage:
@@ -141,16 +120,20 @@ def cmd_run(args) -> int:
         run = next(r for s in plan.specs if s.name == spec for r in s.runs if r.index == idx)
         label = f"{spec} run {idx} (" + ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) + ")"
         if store.is_complete(args.stage, h):
+            checkpoint.discard(args.stage, h)
             reused.append(h)
             print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
             continue
         print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
         t1 = time.time()
+        requested_by = [{"spec": n, "file": specs[n].doc.file, "run": j, "axes": specs[n].runs[j].axes}
+                        for n, j in inst.runs]
         try:
-            with store.writing(inst) as tmp:
+            with store.writing(inst, requested_by, run.config.model_dump(mode="json")) as tmp:
                 mod.run(inst, tmp, Log(prefix="  "))
         except Exception as e:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
+        checkpoint.discard(args.stage, h)      # the result is complete: its resume area goes
         computed.append(h)
         print(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
     if args.manifest and os.environ.get("RANK", "0") == "0":     # torchrun: process 0 writes it
@@ -164,24 +147,51 @@ def cmd_run(args) -> int:
 # ----------------------------------------------------------------------------- show
 def cmd_show(args) -> int:
     from . import store
-    from .plan import RESULTS
-    hits = [p for p in RESULTS.glob(f"*/{args.hash}*") if p.is_dir() and not p.name.startswith(".")]
-    if not hits:
-        raise EngineError(f"no result {args.hash} under {RESULTS}/")
-    if len(hits) > 1:
-        raise EngineError(f"{args.hash} is ambiguous: " + ", ".join(str(h) for h in hits))
-    stage, h = hits[0].parent.name, hits[0].name
+    stage, h = store.find(args.hash)
     prov = store.verify_files(stage, h)
-    print(f"{stage} {h}  ({hits[0]})")
+    d = store.result_dir(stage, h)
+    print(f"{stage} {h}  ({d})")
     print("config:")
     print(json.dumps(prov["config"], indent=2, sort_keys=True))
     if prov["upstream"]:
         print("upstream:", " ".join(prov["upstream"]))
-    print(f"git {prov['git']}  wall {prov['wall_seconds']}s  peak RSS {prov['peak_rss_mb']} MiB")
-    metrics = hits[0] / "metrics.json"
+    print(f"git {prov['git']}  wall {prov['wall_seconds']}s  peak RSS {prov['peak_rss_mb']} MiB  "
+          f"seed {prov.get('seed')}")
+    for r in prov.get("requested_by") or []:
+        if isinstance(r, dict):
+            print(f"requested by {r['file']} run {r['run']}")
+    metrics = d / "metrics.json"
     if metrics.is_file():
         print("metrics:")
         print(json.dumps(json.loads(metrics.read_text()), indent=2, sort_keys=True))
+    return 0
+
+
+# ----------------------------------------------------------------------------- verify
+def cmd_verify(args) -> int:
+    from . import store, verify
+    stage, h = store.find(args.hash)
+    tol = args.tolerance if args.tolerance is not None else verify.TOLERANCES.get(stage, (0.0, ""))[0]
+    report = verify.verify(stage, h, lambda m: print(m, file=sys.stderr))
+    print("\n".join(report.render(tol)))
+    return 0 if report.ok(tol) else 1
+
+
+# ----------------------------------------------------------------------------- gc
+def cmd_gc(args) -> int:
+    from . import gc
+    garbage = gc.find()
+    for g in garbage:
+        print(f"  {str(g.path):48s} {gc.human(g.bytes):>10s}  {g.why}")
+    total = gc.human(sum(g.bytes for g in garbage))
+    if not garbage:
+        print("nothing to collect: every result is referenced by a spec at some scale")
+    elif args.yes:
+        gc.remove(garbage)
+        print(f"removed {len(garbage)} entries, freed {total}; `make push` then `dvc gc` to shrink DVC's cache "
+              f"and remote (README)")
+    else:
+        print(f"{len(garbage)} entries no spec references, {total}; rerun with --yes to remove them")
     return 0
 
 
@@ -224,6 +234,25 @@ def cmd_fetch_models(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- dvc
+def cmd_remote(args) -> int:
+    from .dvcsync import ensure_remote
+    print(f"dvc: {ensure_remote(args.dir)}")
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from .dvcsync import pull
+    pull()
+    return 0
+
+
+def cmd_push(args) -> int:
+    from .dvcsync import push
+    push()
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="engine", description=__doc__.splitlines()[0])
@@ -236,6 +265,11 @@ def parser() -> argparse.ArgumentParser:
     pl.add_argument("--scale", default="default", choices=SCALES)
     pl.add_argument("-v", "--verbose", action="store_true", help="list every run")
     pl.set_defaults(fn=cmd_plan)
+    df = sub.add_parser("diff", help="what the spec changes since a git revision add, remove, rerun and cost")
+    df.add_argument("rev", nargs="?", default="HEAD", help="git revision to compare with (default: HEAD)")
+    df.add_argument("--scale", default="default", choices=SCALES)
+    df.add_argument("--json", action="store_true", help="machine-readable output")
+    df.set_defaults(fn=cmd_diff)
     sc = sub.add_parser("schema", help="JSON Schema of a spec file")
     sc.add_argument("-o", "--output")
     sc.set_defaults(fn=cmd_schema)
@@ -248,6 +282,14 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="config and metrics of a stored result")
     s.add_argument("hash")
     s.set_defaults(fn=cmd_show)
+    vf = sub.add_parser("verify", help="rerun one stored result in a temporary directory and compare")
+    vf.add_argument("hash", help="a result hash (or a unique prefix)")
+    vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
+                                                     "the stage's entry in engine.verify.TOLERANCES)")
+    vf.set_defaults(fn=cmd_verify)
+    g = sub.add_parser("gc", help="list (--yes: remove) results no spec references at any scale")
+    g.add_argument("--yes", action="store_true", help="remove them")
+    g.set_defaults(fn=cmd_gc)
     fp = sub.add_parser("fingerprint", help="check or record the stage code fingerprints")
     fp.add_argument("--update", action="store_true")
     fp.add_argument("--no-numeric-change", action="store_true")
@@ -258,6 +300,14 @@ def parser() -> argparse.ArgumentParser:
     fm.add_argument("--lock", default="specs/models.lock.json")
     fm.add_argument("--check", action="store_true", help="verify the lock against the local copies (offline)")
     fm.set_defaults(fn=cmd_fetch_models)
+    rm = sub.add_parser("remote", help="make sure a default DVC remote exists (a local directory by default)")
+    rm.add_argument("--dir", help="use this directory as the default remote (else $DVC_REMOTE_DIR, "
+                                  "else the configured default, else ../dvc-remote)")
+    rm.set_defaults(fn=cmd_remote)
+    sub.add_parser("pull", help="dvc pull the results, then restamp outputs so Snakemake plans nothing").set_defaults(
+        fn=cmd_pull)
+    sub.add_parser("push", help="dvc repro (Snakemake, incremental) to update dvc.lock, then dvc push").set_defaults(
+        fn=cmd_push)
     return p
 
 

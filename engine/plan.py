@@ -34,6 +34,11 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
 
 
+def instance_hash(stage: str, version: int, config: dict, upstream) -> str:
+    """The content hash of a stage instance (also recomputed to check a stored result)."""
+    return content_hash({"stage": stage, "version": version, "config": config, "upstream": list(upstream)})
+
+
 def paper_dir(scale: str) -> Path:
     """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
     return Path("paper") if scale == "default" else Path("paper") / scale
@@ -49,6 +54,7 @@ def manifest_path(stage: str, job_id: str) -> Path:
 
 # ----------------------------------------------------------------------------- stage graph
 STAGE_ORDER = ("data", "classifier", "pretrain", "finetune", "evaluate")   # dependency order
+RUN_STAGES = STAGE_ORDER
 
 
 def _dump(v):
@@ -63,7 +69,8 @@ def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], s
     """The stage instances one run needs, as (role, stage kind, own config, upstream roles, grouping).
 
     Each config holds only what the stage's numbers depend on beyond its upstream results.
-    Grouping "spec": one job runs all such instances of a spec (cheap ones); "instance": one job each.
+    Grouping "spec": one job runs all such instances of a spec, skipping stored ones (model imports cost
+    5-7 s a process, so short runs share one); "instance": one job each (shared upstream stages).
     """
     evaluation = {"evaluation": {k: v for k, v in _dump(cfg.evaluation).items() if k != "judge"}}
     if cfg.model.kind == "stable_diffusion":
@@ -84,8 +91,8 @@ def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], s
         graph.append(("reward_model", "classifier", {"classifier": _dump(cfg.reward.model)}, ("data",), "instance"))
         finetune_up += ("reward_model",)
     graph.append(("finetune", "finetune", _slice(cfg, ("sampler", "algorithm", "reward", "curve", "seed")),
-                  finetune_up, "instance"))
-    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "instance"))
+                  finetune_up, "spec"))
+    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "spec"))
     return graph
 
 
@@ -155,8 +162,13 @@ class Plan:
     jobs: dict[str, Job]
     targets: dict[str, Target]
 
-    def run_hash(self, run: Run, stage: str) -> str:
-        return self.run_stages[(run.spec, run.index)][stage]
+    def run_hash(self, run: Run, role: str) -> str:
+        """The hash of a run's instance in `role` (finetune, evaluate, pretrain, judge, ...)."""
+        return self.run_stages[(run.spec, run.index)][role]
+
+    def stage_hashes(self, run: Run, stage: str) -> list[str]:
+        """The hashes of a run's instances of one stage kind (a run may have two classifiers)."""
+        return [h for h in self.run_stages[(run.spec, run.index)].values() if self.instances[h].stage == stage]
 
     @property
     def index_file(self) -> str:
@@ -173,7 +185,7 @@ class Plan:
 
 # ----------------------------------------------------------------------------- building
 def spec_files(spec_dir: Path = SPEC_DIR) -> list[Path]:
-    return sorted(p for p in Path(spec_dir).glob("*.yaml") if p.is_file())
+    return sorted(p for p in Path(spec_dir).glob("*.yaml") if not p.is_dir())   # a device or FIFO is refused when read
 
 
 def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: list[Path] | None = None) -> Plan:
@@ -191,7 +203,7 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
             hashes: dict[str, str] = {}
             for role, stage, cfg, up_roles, grouping in run_graph(run.config):
                 up = tuple(hashes[r] for r in up_roles)
-                h = content_hash({"stage": stage, "version": VERSIONS[stage], "config": cfg, "upstream": list(up)})
+                h = instance_hash(stage, VERSIONS[stage], cfg, up)
                 inst = instances.get(h)
                 if inst is None:
                     inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources,

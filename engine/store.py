@@ -20,7 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import StoreError
-from .plan import result_dir
+from .plan import RESULTS, instance_hash, result_dir
+from .stages import VERSIONS, source_digest
 
 PROVENANCE = "provenance.json"
 
@@ -77,7 +78,7 @@ def git_state() -> dict:
 def package_versions() -> dict:
     from importlib import metadata
     out = {"python": platform.python_version()}
-    for name in ("engine", "torch", "numpy", "pydantic", "diffusers", "snakemake"):
+    for name in ("engine", "torch", "numpy", "pydantic", "diffusers", "transformers", "safetensors", "snakemake"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -89,17 +90,46 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _torch_state() -> dict:
+    torch = sys.modules.get("torch")          # never imported here: the planner must not need it
+    if torch is None:
+        return {}
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "threads": torch.get_num_threads()}
+_HOST = "".join(c if c.isalnum() else "_" for c in platform.node()) or "host"
+
+
+def _remove_stale_tmp(final: Path) -> None:
+    """Remove temporary directories of `final` left by killed processes on this host
+    (another host's or a live process's are left alone)."""
+    for tmp in final.parent.glob(f".tmp-{final.name}-{_HOST}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:         # alive, someone else's
+            pass
+
+
 @contextlib.contextmanager
-def writing(instance, requested_by: list | None = None):
-    """Yield a temporary directory; on success it becomes results/<stage>/<hash>/ atomically."""
-    if os.environ.get("RANK", "0") != "0":     # torchrun: only process 0 stores the result
+def writing(instance, requested_by: list | None = None, run_config: dict | None = None):
+    """Yield a temporary directory; on success it becomes results/<stage>/<hash>/ atomically.
+
+    `requested_by`: the runs that need it ({spec, file, run, axes}); `run_config`: the full
+    resolved config of the first of them (the instance's own `config` is its hashed slice).
+    Under torchrun only process 0 stores the result; the others write into a scratch directory."""
+    if os.environ.get("RANK", "0") != "0":
         import tempfile
         with tempfile.TemporaryDirectory() as scratch:
             yield Path(scratch)
         return
     final = result_dir(instance.stage, instance.hash)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{instance.hash}-{os.getpid()}"
+    _remove_stale_tmp(final)
+    tmp = final.parent / f".tmp-{instance.hash}-{_HOST}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -113,11 +143,15 @@ def writing(instance, requested_by: list | None = None):
                     os.fsync(f.fileno())
                 files[str(p.relative_to(tmp))] = sha256_file(p)
         prov = {
-            "stage": instance.stage, "hash": instance.hash, "config": instance.config,
+            "stage": instance.stage, "hash": instance.hash, "version": VERSIONS[instance.stage],
+            "code_digest": source_digest(instance.stage), "config": instance.config,
             "upstream": list(instance.upstream), "roles": list(getattr(instance, "roles", ())),
             "requested_by": requested_by or instance.runs,
-            "git": git_state(), "packages": package_versions(), "host": platform.node(),
-            "seed": instance.config.get("seed"), "wall_seconds": round(time.time() - t0, 3),
+            "run_config": run_config, "git": git_state(), "packages": package_versions(),
+            "torch": _torch_state(), "host": platform.node(),
+            "seed": instance.config.get("seed", (run_config or {}).get("seed")),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+            "wall_seconds": round(time.time() - t0, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "files": files, "argv": sys.argv[1:3],
         }
         write_json_atomic(tmp / PROVENANCE, prov)
@@ -132,6 +166,24 @@ def writing(instance, requested_by: list | None = None):
         raise
 
 
+def tree_size(path: Path) -> tuple[int, int]:
+    """(files, bytes) under a directory (a file: 1 and its size)."""
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def find(prefix: str) -> tuple[str, str]:
+    """(stage, hash) of the one stored result whose hash starts with `prefix`."""
+    hits = [p for p in RESULTS.glob(f"*/{prefix}*")
+            if p.is_dir() and not p.name.startswith(".") and p.parent.name != "jobs"]
+    if not hits:
+        raise StoreError(f"no result {prefix} under {RESULTS}/")
+    if len(hits) > 1:
+        raise StoreError(f"{prefix} is ambiguous: " + ", ".join(str(h) for h in hits))
+    return hits[0].parent.name, hits[0].name
+
+
 def provenance(stage: str, h: str) -> dict:
     path = result_dir(stage, h) / PROVENANCE
     if not path.is_file():
@@ -140,16 +192,27 @@ def provenance(stage: str, h: str) -> dict:
 
 
 def verify_files(stage: str, h: str) -> dict:
-    """Provenance of a result whose files all match their recorded sha256; StoreError otherwise."""
+    """Provenance of an untouched result: exactly its recorded files, each matching its sha256,
+    and a recorded config that hashes to the directory's name. StoreError otherwise."""
     prov = provenance(stage, h)
     d = result_dir(stage, h)
+    advice = f"delete {d} and rerun the workflow (or `engine pull` a good copy)"
+    if "version" in prov:          # results written before the version was recorded skip this check
+        recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"])
+        if recomputed != h or prov.get("hash") != h:
+            raise StoreError(f"result {stage}/{h}: {PROVENANCE} does not describe this result (its config hashes "
+                             f"to {recomputed}); {advice}")
     for name, digest in prov["files"].items():
         p = d / name
         if not p.is_file():
-            raise StoreError(f"result {stage}/{h}: file {name} is missing")
+            raise StoreError(f"result {stage}/{h}: file {name} is missing; {advice}")
         if sha256_file(p) != digest:
             raise StoreError(f"result {stage}/{h}: file {name} does not match its recorded sha256 "
-                             f"(modified after it was written); delete {d} and rerun")
+                             f"(modified after it was written); {advice}")
+    extra = sorted(str(p.relative_to(d)) for p in d.rglob("*")
+                   if p.is_file() and p.name != PROVENANCE and str(p.relative_to(d)) not in prov["files"])
+    if extra:
+        raise StoreError(f"result {stage}/{h}: file {extra[0]} is not part of the recorded result; {advice}")
     return prov
 
 

@@ -11,14 +11,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
-def copy_project(dst: Path, specs=True) -> Path:
-    """A throwaway copy of the workflow (engine, rules, Snakefile, specs) to run Snakemake in."""
-    for name in ("Snakefile", "rules", "engine") + (("specs",) if specs else ()):
+GAUSSIAN_SPECS = "gaussian_*.yaml"
+
+
+def copy_project(dst: Path, specs=True, pattern: str = GAUSSIAN_SPECS) -> Path:
+    """A throwaway copy of the workflow (engine, rules, Snakefile, specs) to run Snakemake in.
+
+    By default only the Gaussian specs (seconds at the smoke scale) and specs/base/ are copied;
+    tests/test_smoke_all.py runs every spec's smoke scale once."""
+    for name in ("Snakefile", "rules", "engine"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, dst / name)
+    if specs:
+        shutil.copytree(ROOT / "specs" / "base", dst / "specs" / "base")
+        for f in (ROOT / "specs").glob(pattern):
+            shutil.copy2(f, dst / "specs" / f.name)
+        if (ROOT / "engine" / "spec.schema.json").exists() and not (dst / "engine" / "spec.schema.json").exists():
+            shutil.copy2(ROOT / "engine" / "spec.schema.json", dst / "engine" / "spec.schema.json")
     return dst
 
 

@@ -14,7 +14,15 @@ from engine.samplers.ddim import ddim_stds
 from engine.samplers.gddim import gddim_stds, log_prob, sample_chain, step
 from engine.spec import models as M
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """These checks run in float64; restore the default for the other test modules."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 @pytest.mark.parametrize("lam", [0.0, 1.0])

@@ -19,9 +19,14 @@ from .policy_gradient import Batch, chain_log_probs, check_finite, collect, ppo_
 __all__ = ["train", "collect", "chain_log_probs", "Batch"]
 
 
+def make_optimizer(policy, cfg):
+    """The optimizer `train` uses (made by the caller to restore a checkpoint into it)."""
+    return torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+
+
 def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None):
     """Run epochs start_epoch+1 .. cfg.epochs. `on_epoch(epoch, stats)` is called after each."""
-    opt = optimizer or torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+    opt = optimizer or make_optimizer(policy, cfg)
     trainable = torch.nonzero(stds > 0).flatten()
     n_train = max(1, math.ceil(cfg.timestep_fraction * len(trainable)))
     tracker = PerPromptStats(cfg.stats_buffer, cfg.stats_min_count)

@@ -66,7 +66,10 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
     sh = _shape(mean)
     std = stds[steps].view(sh).to(mean.dtype)
     logp = log_prob(xs[steps], mean, std, batch_dims=2)
-    ratio = torch.exp(logp - batch.logps[steps][:, mb])
+    log_ratio = logp - batch.logps[steps][:, mb]
+    if cfg.ratio_reduction == "mean":     # DDPO's practice: a per-dimension ratio, so the clip
+        log_ratio = log_ratio / mean[0, 0].numel()   # range does not depend on the image size
+    ratio = torch.exp(log_ratio)
     a = adv[mb][None]
     loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
     kl = torch.zeros((), dtype=loss.dtype)

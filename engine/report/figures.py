@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from .aggregate import curve, eval_metrics, fmt_value, group, mean_std, selected_runs
+from .escape import mpl
 
 
 def series(plan, target) -> dict:
@@ -49,19 +50,19 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
             xs = [p[0] for p in pts]
             mu = [p[1] for p in pts]
             sd = [p[2] for p in pts]
-            label = f"{f.hue.rsplit('.', 1)[-1]} = {fmt_value(hue)}" if f.hue else None
+            label = mpl(f"{f.hue.rsplit('.', 1)[-1]} = {fmt_value(hue)}") if f.hue else None
             (ln,) = ax.plot(xs, mu, marker="o" if len(xs) < 15 else None, ms=3, label=label)
             ax.fill_between(xs, [m - s for m, s in zip(mu, sd)], [m + s for m, s in zip(mu, sd)],
                             color=ln.get_color(), alpha=0.2, lw=0)
         ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
         ax.set_xlabel(f.x.rsplit(".", 1)[-1])
         if f.panel:
-            ax.set_title(f"{f.panel.rsplit('.', 1)[-1]} = {fmt_value(panel)}", fontsize=10)
+            ax.set_title(mpl(f"{f.panel.rsplit('.', 1)[-1]} = {fmt_value(panel)}"), fontsize=10)
         if f.hue:
             ax.legend(fontsize=7)
     axes[0][0].set_ylabel(f.y)
     title = f.caption or f.name
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(mpl(title), fontsize=10)
     fig.text(0.01, 0.005, f"{target.spec.doc.file} · scale {plan.scale} · {len(data['runs'])} {data['stage']} runs "
              f"· mean ± std over seeds · key {target.key}", fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.03, 1, 1))

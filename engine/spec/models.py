@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -19,7 +19,8 @@ SCALES: tuple[str, ...] = ("smoke", "default", "paper")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """No unknown keys, no coercion (`true` is not 1, "5" is not 5), no NaN or infinity."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- data
@@ -39,14 +40,20 @@ class GaussianMixtureData(Strict):
     stds: list[float] = Field(min_length=1, max_length=64)
     weights: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=64)
 
-    @model_validator(mode="after")
-    def _same_lengths(self):
-        if not (len(self.means) == len(self.stds) == len(self.weights)):
-            raise ValueError(f"means, stds and weights must have the same length "
-                             f"(got {len(self.means)}, {len(self.stds)}, {len(self.weights)})")
-        if any(s <= 0 for s in self.stds):
-            raise ValueError("every component std must be > 0")
-        return self
+    @field_validator("stds")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v):
+            raise ValueError(f"every component std must be > 0 (got {v})")
+        return v
+
+    @field_validator("stds", "weights")
+    @classmethod
+    def _same_lengths(cls, v: list[float], info: ValidationInfo) -> list[float]:
+        if "means" in info.data and len(v) != len(info.data["means"]):
+            raise ValueError(f"{len(v)} {info.field_name} for {len(info.data['means'])} means: "
+                             f"give one per component")
+        return v
 
 
 class DigitsData(Strict):
@@ -73,11 +80,12 @@ class VPProcess(Strict):
     beta_min: float = Field(0.1, gt=0)
     beta_max: float = Field(20.0, gt=0)
 
-    @model_validator(mode="after")
-    def _order(self):
-        if self.beta_max < self.beta_min:
-            raise ValueError("beta_max must be >= beta_min")
-        return self
+    @field_validator("beta_max")
+    @classmethod
+    def _order(cls, v: float, info: ValidationInfo) -> float:
+        if v < info.data.get("beta_min", v):
+            raise ValueError(f"beta_max ({v}) must be >= beta_min ({info.data['beta_min']})")
+        return v
 
 
 class VEProcess(Strict):
@@ -86,11 +94,12 @@ class VEProcess(Strict):
     sigma_min: float = Field(0.01, gt=0)
     sigma_max: float = Field(20.0, gt=0)
 
-    @model_validator(mode="after")
-    def _order(self):
-        if self.sigma_max <= self.sigma_min:
-            raise ValueError("sigma_max must be > sigma_min")
-        return self
+    @field_validator("sigma_max")
+    @classmethod
+    def _order(cls, v: float, info: ValidationInfo) -> float:
+        if "sigma_min" in info.data and v <= info.data["sigma_min"]:
+            raise ValueError(f"sigma_max ({v}) must be > sigma_min ({info.data['sigma_min']})")
+        return v
 
 
 Process = Annotated[Union[VPProcess, VEProcess], Field(discriminator="kind")]
@@ -123,11 +132,13 @@ class UNetModel(Strict):
     norm_groups: int = Field(8, ge=1, le=64)
     pretrain: Pretrain = Pretrain()
 
-    @model_validator(mode="after")
-    def _groups(self):
-        if any(c % self.norm_groups for c in self.channels):
-            raise ValueError(f"every channel count must be divisible by norm_groups {self.norm_groups}")
-        return self
+    @field_validator("norm_groups")
+    @classmethod
+    def _groups(cls, v: int, info: ValidationInfo) -> int:
+        channels = info.data.get("channels") or []
+        if any(c % v for c in channels):
+            raise ValueError(f"every channel count ({channels}) must be divisible by norm_groups {v}")
+        return v
 
 
 HUB_REVISION = r"^[A-Za-z0-9_.\-/]+$"
@@ -217,12 +228,16 @@ class DDPOAlgorithm(Strict):
     stats_buffer: int = Field(64, ge=1)          # per-prompt running statistics (prompted families)
     stats_min_count: int = Field(16, ge=1)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
+    ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
 
-    @model_validator(mode="after")
-    def _divisible(self):
-        if self.batch_size % self.minibatches:
-            raise ValueError(f"batch_size {self.batch_size} is not divisible by minibatches {self.minibatches}")
-        return self
+    @field_validator("minibatches")
+    @classmethod
+    def _divisible(cls, v: int, info: ValidationInfo) -> int:
+        batch = info.data.get("batch_size")
+        if batch is not None and batch % v:
+            raise ValueError(f"batch_size {batch} is not divisible by minibatches {v}: every minibatch "
+                             f"must have the same size")
+        return v
 
 
 class MixGRPOAlgorithm(Strict):
@@ -241,6 +256,7 @@ class MixGRPOAlgorithm(Strict):
     kl_coef: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
+    ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
 
     @property
     def batch_size(self) -> int:
@@ -335,6 +351,8 @@ class Resources(Strict):
     gpus: int = Field(0, ge=0, le=64)
     processes: int = Field(1, ge=1, le=1024)     # training processes (torchrun, one per GPU); SD family only
     runtime_min: int = Field(30, ge=1)
+    # save a resume checkpoint every this many training epochs (0: never); numbers do not depend on it
+    checkpoint_every: int = Field(25, ge=0, le=1_000_000)
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ from pydantic import BaseModel, ValidationError
 from ..errors import SpecError, SpecErrors
 from ..metrics import CURVE_METRICS, EVAL_METRICS
 from . import models as M
+from . import versions
 from .yamlload import load_yaml
 
-MAX_RUNS = 10_000
+MAX_RUNS = 10_000            # per spec and scale; ENGINE_MAX_RUNS overrides it
 
 # (file, line) for each path of the merged document
 Positions = dict[tuple, tuple[str, int]]
@@ -95,15 +97,19 @@ def did_you_mean(word: str, options) -> str:
 
 
 def _deep_merge(base: dict, child: dict) -> dict:
-    """Child values win; mappings merge key by key, except that a child mapping with a
-    different `kind` replaces the base's mapping (another family has other fields)."""
+    """Child values win; mappings merge key by key, unless the child picks another `kind`
+    (a ddim sampler does not inherit a gddim sampler's fields)."""
     out = copy.deepcopy(base)
     for k, v in child.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and v.get("kind", out[k].get("kind")) == out[k].get("kind"):
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and not _other_kind(out[k], v):
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _other_kind(base: dict, child: dict) -> bool:
+    return "kind" in child and "kind" in base and child["kind"] != base["kind"]
 
 
 def _positions(located) -> Positions:
@@ -118,7 +124,9 @@ def _display(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- extends
-def _load_merged(path: Path, stack: tuple[Path, ...] = ()) -> tuple[dict, Positions, str]:
+def _load_merged(path: Path, stack: tuple[Path, ...] = (), root: Path | None = None) -> tuple[dict, Positions, str]:
+    """`root`: the folder of the spec that started the chain; bases must lie inside it."""
+    root = root or path.resolve().parent
     located = load_yaml(path, _display(path))
     data, positions = located.data, _positions(located)
     ext = data.pop("extends", None)
@@ -131,18 +139,24 @@ def _load_merged(path: Path, stack: tuple[Path, ...] = ()) -> tuple[dict, Positi
     if base_path.suffix not in (".yaml", ".yml"):
         raise SpecError(located.file, line, "extends", f"'{ext}' is not a .yaml file")
     resolved = base_path.resolve()
+    if Path(ext).is_absolute() or not resolved.is_relative_to(root):
+        raise SpecError(located.file, line, "extends",
+                        f"'{ext}' points outside the spec's folder {_display(root)}/; a base must be a relative "
+                        f"path inside it (no absolute paths, no '..' out of it)")
     chain = stack + (path.resolve(),)
     if resolved in chain:
         cycle = " -> ".join(_display(p) for p in chain + (resolved,))
         raise SpecError(located.file, line, "extends", f"extends cycle: {cycle}")
     if not base_path.is_file():
         raise SpecError(located.file, line, "extends", f"base spec '{ext}' not found (looked at {_display(base_path)})")
-    base, base_pos, _ = _load_merged(base_path, chain)
+    base, base_pos, _ = _load_merged(base_path, chain, root)
     merged = _deep_merge(base, data)
     merged_pos = {p: v for p, v in base_pos.items() if p[:1] != ("extends",)}
     # a child's mapping replaces lists/scalars of the base wholesale: drop stale base lines under them
     for p in positions:
-        if p and not isinstance(_get(data, p), dict):
+        value = _get(data, p)
+        replaced = isinstance(value, dict) and isinstance(_get(base, p), dict) and _other_kind(_get(base, p), value)
+        if p and (not isinstance(value, dict) or replaced):
             for q in [q for q in merged_pos if q[:len(p)] == p]:
                 del merged_pos[q]
     merged_pos.update(positions)
@@ -176,18 +190,24 @@ def _unwrap(annotation):
 
 
 def _model_at(root: type[BaseModel], data: Any, path: tuple) -> type[BaseModel] | None:
-    """The pydantic model class describing the mapping at `path` (following `kind`)."""
-    cls: Any = root
+    """The pydantic model class describing the mapping at `path` (following `kind` and lists)."""
+    ann: Any = root
     node = data
     for part in path:
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        if isinstance(part, int):                       # an element of list[Model]
+            if typing.get_origin(ann) is not list or not isinstance(node, list) or part >= len(node):
+                return None
+            node = node[part]
+            ann = _resolve_union(_unwrap(typing.get_args(ann)[0]), node)
+            continue
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return None
-        f = cls.model_fields.get(part)
+        f = ann.model_fields.get(part)
         if f is None or not isinstance(node, dict):
             return None
         node = node.get(part)
-        cls = _resolve_union(_unwrap(f.annotation), node)
-    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        ann = _resolve_union(_unwrap(f.annotation), node)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
 def _resolve_union(ann, node):
@@ -228,16 +248,27 @@ def _clean_loc(data: Any, loc: tuple) -> tuple:
     return tuple(out)
 
 
+_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_long", "too_short",
+          "string_too_long", "string_too_short", "finite_number"}
+_NAME_HELP = ("use only lowercase letters, digits, '_' and '-', at most 64 characters "
+              "(names become file names: no '/', '.', spaces)")
+
+
 def _messages(root: type[BaseModel], data: dict, exc: ValidationError, prefix: tuple = ()) -> list[tuple[tuple, str]]:
-    out = []
+    """pydantic errors as (field path, message), typos first: an unknown key that is a typo of a
+    missing required one is reported alone, with its did-you-mean."""
+    out, typos = [], set()
     for err in exc.errors(include_url=False):
         loc = _clean_loc(data, tuple(err["loc"]))
-        typ, msg = err["type"], err["msg"]
+        typ, msg, value = err["type"], err["msg"], err.get("input")
         if typ == "extra_forbidden":
             parent = _model_at(root, data, loc[:-1])
             options = list(parent.model_fields) if parent else []
-            msg = f"unknown field '{loc[-1]}'{did_you_mean(loc[-1], options)}"
-            if not did_you_mean(loc[-1], options) and options:
+            hint = did_you_mean(loc[-1], options)
+            msg = f"unknown field '{loc[-1]}'{hint}"
+            if hint:
+                typos.add(loc[:-1] + (hint.split("'")[1],))
+            elif options:
                 msg += f" (allowed: {', '.join(options)})"
         elif typ == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag")
@@ -247,21 +278,44 @@ def _messages(root: type[BaseModel], data: dict, exc: ValidationError, prefix: t
             msg = f"unknown kind '{tag}'{did_you_mean(tag, tags)} (expected one of: {expected})"
         elif typ == "union_tag_not_found":
             loc = loc + ("kind",)
-            parent = _model_at(root, data, loc[:-2])
-            kinds = []
-            if parent is not None:
-                kinds = _union_kinds(_unwrap(parent.model_fields[loc[-2]].annotation))
-            msg = "missing field 'kind'" + (f" (one of: {', '.join(kinds)})" if kinds else "")
+            msg = "missing field 'kind'" + (f" (one of: {', '.join(_kinds_at(root, data, loc[:-1]))})"
+                                            if _kinds_at(root, data, loc[:-1]) else "")
         elif typ == "missing":
             msg = f"missing required field '{loc[-1]}'"
         elif typ == "value_error":
             msg = msg.removeprefix("Value error, ")
-        elif typ == "model_type" or typ == "dict_type":
-            msg = f"must be a mapping, not {_kind_of(err.get('input'))}"
+        elif typ in ("model_type", "dict_type", "model_attributes_type"):
+            msg = f"must be a mapping, not {_kind_of(value)}"
+            kinds = _kinds_at(root, data, loc)
+            if isinstance(value, str) and value in kinds:
+                msg += f"; write `{loc[-1]}: {{kind: {value}}}`"
+            elif kinds:
+                msg += f" (a `kind: ...` mapping; kinds: {', '.join(kinds)})"
+        elif typ == "literal_error" and loc[-1] == "[key]":          # scales: {smok: ...}
+            loc = loc[:-1]
+            options = [o.strip().strip("'") for o in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
+            msg = f"unknown {loc[-2].rstrip('s')} '{loc[-1]}'{did_you_mean(loc[-1], options)} " \
+                  f"(one of: {', '.join(options)})"
+        elif typ == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == M.NAME_PATTERN:
+            msg = f"'{value!s:.80}' is not a valid name (should match pattern {M.NAME_PATTERN}): {_NAME_HELP}"
+        elif typ == "too_short" and loc == ("seeds",):
+            msg = "sweep expands to zero runs: `seeds` is empty"
+        elif typ in _RANGE:
+            msg = msg.replace("Input should be", "must be").replace("String should", "must").replace("List should", "must")
+            msg += f" (got {len(value)} characters)" if typ == "string_too_long" else f" (got {value!r:.60})"
         elif typ.endswith("_type") or typ.endswith("_parsing"):
-            msg = f"{msg} (got {_kind_of(err.get('input'))} {err.get('input')!r:.60})"
+            msg = f"{msg.replace('Input should be', 'must be')} (got {_kind_of(value)} {value!r:.60})"
         out.append((prefix + loc, msg))
-    return out
+    out = [(p, m) for p, m in out if not (m.startswith("missing required field") and p[len(prefix):] in typos)]
+    return sorted(out, key=lambda pm: not pm[1].startswith("unknown field"))
+
+
+def _kinds_at(root, data, loc: tuple) -> list[str]:
+    """The `kind`s allowed for the mapping at `loc`, if it is a family."""
+    parent = _model_at(root, data, loc[:-1])
+    if parent is None or not loc or loc[-1] not in parent.model_fields:
+        return []
+    return _union_kinds(_unwrap(parent.model_fields[loc[-1]].annotation))
 
 
 def _kind_of(v: Any) -> str:
@@ -277,15 +331,14 @@ def load_spec(path: str | Path) -> SpecDoc:
     unknown = [k for k in data if k not in M.HEADER_FIELDS and k not in M.RUN_FIELDS]
     if unknown:
         k = unknown[0]
-        raise _error(positions, (k,), f"unknown field '{k}'{did_you_mean(k, M.HEADER_FIELDS + M.RUN_FIELDS)}", file)
+        hint = did_you_mean(k, M.HEADER_FIELDS + M.RUN_FIELDS) or f" (allowed: {', '.join(M.HEADER_FIELDS + M.RUN_FIELDS)})"
+        raise _error(positions, (k,), f"unknown field '{k}'{hint}", file)
     if "seed" in data:
         raise _error(positions, ("seed",), "use `seeds: [..]` (a list) in a spec; `seed` is set per run", file)
     header_raw = {k: v for k, v in data.items() if k in M.SpecHeader.model_fields}
-    version = header_raw.get("schema_version", M.SCHEMA_VERSION)
-    if isinstance(version, int) and version != M.SCHEMA_VERSION and not isinstance(version, bool):
-        raise _error(positions, ("schema_version",),
-                     f"spec is written for schema version {version}; this engine reads version {M.SCHEMA_VERSION}. "
-                     f"See the 'Schema versions' section of the README for what changed", file)
+    outdated = versions.problem(header_raw.get("schema_version", versions.FIRST_VERSION))
+    if outdated:
+        raise _error(positions, ("schema_version",), outdated, file)
     try:
         header = M.SpecHeader.model_validate(header_raw)
     except ValidationError as e:
@@ -315,8 +368,10 @@ def _check_output_names(header: M.SpecHeader, positions: Positions, file: str) -
 
 
 # ----------------------------------------------------------------------------- scales, sweeps
-def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions]:
+def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tuple]]:
+    """The spec's data with the scale's `dotted.path: value` entries set; also returns those paths."""
     data = copy.deepcopy(doc.data)
+    overlaid = []
     positions = dict(doc.positions)
     overlay = doc.header.scales[scale] or {}
     for dotted, value in overlay.items():
@@ -326,8 +381,8 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions]:
         parts = tuple(dotted.split("."))
         if parts[0] not in M.RUN_FIELDS and parts[0] != "seeds":
             raise _error(positions, where,
-                         f"overlay path '{dotted}' does not start with a run field{did_you_mean(parts[0], M.RUN_FIELDS)}",
-                         doc.file)
+                         f"overlay path '{dotted}' does not start with a run field{did_you_mean(parts[0], M.RUN_FIELDS)} "
+                         f"(a scale sets run fields ({', '.join(M.RUN_FIELDS[:-1])}) or seeds)", doc.file)
         node = data
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):
@@ -339,7 +394,8 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions]:
             del positions[q]
         if line:
             positions[parts] = line
-    return data, positions
+        overlaid.append(parts)
+    return data, positions, overlaid
 
 
 def _find_axes(cls: type[BaseModel], node: dict, path: tuple, out: list[tuple]) -> None:
@@ -366,32 +422,51 @@ def _find_axes(cls: type[BaseModel], node: dict, path: tuple, out: list[tuple]) 
             out.append((path + (key,), value))
 
 
-def expand(doc: SpecDoc, scale: str, max_runs: int = MAX_RUNS) -> ExpandedSpec:
-    """Expand one spec at one scale into validated runs."""
+def run_limit() -> int:
+    """The most runs one spec may expand to at one scale: ENGINE_MAX_RUNS, else MAX_RUNS."""
+    value = os.environ.get("ENGINE_MAX_RUNS", "")
+    if not value:
+        return MAX_RUNS
+    if not value.isdigit() or int(value) < 1:
+        raise SpecError("<environment>", None, "ENGINE_MAX_RUNS", f"must be a positive integer (got {value!r})")
+    return int(value)
+
+
+def expand(doc: SpecDoc, scale: str, max_runs: int | None = None) -> ExpandedSpec:
+    """Expand one spec at one scale into validated runs (at most `max_runs`, default run_limit())."""
+    limit = max_runs or run_limit()
     if scale not in doc.header.scales:
         raise SpecError(doc.file, None, "scales", f"spec '{doc.name}' does not support scale '{scale}'")
-    data, positions = _apply_overlay(doc, scale)
+    data, positions, overlaid = _apply_overlay(doc, scale)
+
+    def error(path: tuple, message: str) -> SpecError:
+        if any(path[:len(o)] == o for o in overlaid):
+            message += f" (set by scale '{scale}')"
+        return _error(positions, path, message, doc.file)
+
     seeds = data.get("seeds", doc.header.seeds)
     if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise _error(positions, ("seeds",), "must be a list of non-negative integers", doc.file)
+        raise error(("seeds",), "must be a list of non-negative integers")
     if not seeds:
-        raise _error(positions, ("seeds",), "sweep expands to zero runs: `seeds` is empty", doc.file)
+        raise error(("seeds",), "sweep expands to zero runs: `seeds` is empty")
     if len(set(seeds)) != len(seeds):
-        raise _error(positions, ("seeds",), "seeds repeat; each seed must be given once", doc.file)
+        raise error(("seeds",), "seeds repeat; each seed must be given once")
     run_raw = {k: v for k, v in data.items() if k in M.RUN_FIELDS}
     axes_found: list[tuple] = []
     _find_axes(M.RunConfig, run_raw, (), axes_found)
     axes: dict[str, list] = {}
     for path, values in axes_found:
         if not values:
-            raise _error(positions, path, "sweep expands to zero runs: empty list", doc.file)
+            raise error(path, "sweep expands to zero runs: empty list")
         axes[_path_str(path)] = values
     total = len(seeds)
     for v in axes.values():
         total *= len(v)
-    if total > max_runs:
-        raise _error(positions, axes_found[0][0] if axes_found else ("seeds",),
-                     f"sweep expands to {total} runs, more than the maximum of {max_runs}", doc.file)
+    if total > limit:
+        raise error(axes_found[0][0] if axes_found else ("seeds",),
+                    f"sweep expands to {total} runs, more than the maximum of {limit} "
+                    f"(" + " × ".join(f"{len(v)} {_path_str(p)}" for p, v in axes_found)
+                    + f" × {len(seeds)} seeds; the environment variable ENGINE_MAX_RUNS raises the limit)")
     axes["seed"] = list(seeds)
     errors: dict[tuple, SpecError] = {}
     runs: list[Run] = []
@@ -410,11 +485,11 @@ def expand(doc: SpecDoc, scale: str, max_runs: int = MAX_RUNS) -> ExpandedSpec:
         except ValidationError as e:
             for p, m in _messages(M.RunConfig, raw, e):
                 p = _point_into_sweep(p, swept, axes, combo, positions)
-                errors.setdefault((p, m), _error(positions, p, m, doc.file))
+                errors.setdefault((p, m), error(p, m))
             continue
         for dotted, m in M.combination_errors(cfg):
             p = _point_into_sweep(tuple(dotted.split(".")), swept, axes, combo, positions)
-            errors.setdefault((p, m), _error(positions, p, m, doc.file))
+            errors.setdefault((p, m), error(p, m))
         runs.append(Run(doc.name, index, dict(zip(axes.keys(), combo)), cfg))
     if errors:
         errs = sorted(errors.values(), key=lambda e: (e.line or 0, e.path))
@@ -453,12 +528,29 @@ def _leaf_paths(node: dict, prefix: str = "") -> list[str]:
     return out
 
 
+# the papers' notation for run fields
+AXIS_ALIASES = {"lambda": "stochasticity", "T": "steps"}
+
+
+def _suggest_axis(name: str, options: list[str]) -> str:
+    """Did-you-mean for a dotted path: among the fields next to it first, then all of them."""
+    parent, _, leaf = name.rpartition(".")
+    leaves = [o.rpartition(".")[2] for o in options if o.rpartition(".")[0] == parent]
+    if not parent or not leaves:
+        return did_you_mean(name, options)
+    guess = AXIS_ALIASES.get(leaf) if AXIS_ALIASES.get(leaf) in leaves else None
+    close = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.6)
+    if guess or close:
+        return f"; did you mean '{parent}.{guess or close[0]}'?"
+    return f" ({parent} has: {', '.join(leaves)})"
+
+
 def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, allow_epoch=False) -> None:
     if allow_epoch and name == "epoch":
         return
     if not _field_exists(spec.runs[0], name):
         options = _leaf_paths(spec.runs[0].config.model_dump()) + ["seed"] + (["epoch"] if allow_epoch else [])
-        raise _error(positions, where, f"'{name}' is not a field of the runs{did_you_mean(name, options)} "
+        raise _error(positions, where, f"'{name}' is not a field of the runs{_suggest_axis(name, options)} "
                                       f"(swept axes: {', '.join(spec.axes)})", spec.doc.file)
 
 

@@ -23,6 +23,18 @@ _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 Path_ = tuple  # a path into the document: keys and list indices
 
+# Only the core schema's tags: no !!python/..., no application tags (!include), no !!binary/!!set.
+# Timestamps are read as the text they were written as.
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in
+                        ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "merge"))
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
 
 class Located:
     """Data loaded from one file, with line numbers for each path."""
@@ -42,18 +54,22 @@ def load_yaml(file: str | Path, display: str | None = None) -> Located:
     name = display or str(file)
     p = Path(file)
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as f:            # never read more than the limit (a FIFO, a huge file)
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise _fail(name, None, (), "file not found") from None
+    except IsADirectoryError:
+        raise _fail(name, None, (), "is a directory, not a spec file") from None
     except OSError as e:
         raise _fail(name, None, (), f"cannot read file: {e.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise _fail(name, None, (), f"file is {len(raw)} bytes; specs are limited to {MAX_BYTES} bytes (1 MiB)")
+        raise _fail(name, None, (), f"file is larger than {MAX_BYTES} bytes (1 MiB), the limit for a spec")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise _fail(name, line, (), f"file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+        raise _fail(name, line, (), f"file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                                    f"save it as UTF-8") from None
     return load_yaml_text(text, name)
 
 
@@ -63,16 +79,11 @@ def load_yaml_text(text: str, name: str) -> Located:
         try:
             node = loader.get_single_node()
         except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line = mark.line + 1 if mark else None
-            msg = e.problem or str(e)
-            if "\t" in msg or "'\\t'" in msg:
-                msg = "tab character: YAML indentation must use spaces, not tabs"
-            else:
-                msg = f"YAML syntax error: {msg}"
-            raise _fail(name, line, (), msg) from None
+            raise _syntax_error(name, e) from None
         except yaml.YAMLError as e:
             raise _fail(name, None, (), f"YAML error: {e}") from None
+        except RecursionError:
+            raise _fail(name, None, (), f"nesting deeper than {MAX_DEPTH} levels") from None
         if node is None:
             raise _fail(name, 1, (), "file is empty; a spec must be a mapping of fields")
         lines: dict[tuple, int] = {}
@@ -85,34 +96,76 @@ def load_yaml_text(text: str, name: str) -> Located:
     return Located(name, data, lines)
 
 
+def _syntax_error(name: str, e: yaml.MarkedYAMLError) -> SpecError:
+    """A parser error as file:line: <document>: message, naming where the broken construct began."""
+    mark = e.problem_mark or e.context_mark
+    line = mark.line + 1 if mark else None
+    problem = e.problem or str(e)
+    if "\t" in problem or "'\\t'" in problem:
+        return _fail(name, line, (), "tab character: YAML indentation must use spaces, not tabs")
+    if e.context == "expected a single document in the stream":
+        return _fail(name, line, (), "YAML syntax error: a spec file holds one YAML document; found a second "
+                                     "one (a '---' line)")
+    msg = f"YAML syntax error: {problem}"
+    if e.context and e.context_mark is not None and e.context_mark.line + 1 != line:
+        msg += f" ({e.context} that starts on line {e.context_mark.line + 1})"
+    return _fail(name, line, (), msg)
+
+
 def _typename(v: Any) -> str:
     return {list: "a list", str: "a string", int: "an integer", float: "a number", bool: "a boolean",
             type(None): "null"}.get(type(v), type(v).__name__)
 
 
+def _build_mapping(loader, node, path, lines, name, counter, depth) -> dict:
+    """A mapping; `<<: *base` merges give defaults that the mapping's own keys override."""
+    merged: dict = {}
+    own: dict = {}
+    own_lines: dict = {}
+    for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode):
+            raise _fail(name, knode.start_mark.line + 1, path, "mapping keys must be plain strings")
+        if knode.tag not in _PLAIN_TAGS:
+            raise _fail(name, knode.start_mark.line + 1, path,
+                        f"YAML tag '{_short_tag(knode.tag)}' is not allowed on a key")
+        if knode.tag == _MERGE:
+            sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+            for src in sources:
+                if not isinstance(src, yaml.MappingNode):
+                    raise _fail(name, src.start_mark.line + 1, path, "a merge key (<<) needs a mapping or a list of them")
+                for k, v in _build(loader, src, path, lines, name, counter, depth + 1).items():
+                    merged.setdefault(k, v)
+            continue
+        key = knode.value               # as written: `yes:` is the key 'yes', not True
+        if key in own:
+            raise _fail(name, knode.start_mark.line + 1, path + (key,),
+                        f"duplicate key '{key}' (first given on line {own_lines[key]})")
+        own_lines[key] = knode.start_mark.line + 1
+        own[key] = vnode
+    out = dict(merged)
+    for key, vnode in own.items():
+        lines[path + (key,)] = own_lines[key]
+        out[key] = _build(loader, vnode, path + (key,), lines, name, counter, depth + 1)
+    return out
+
+
 def _build(loader, node, path, lines, name, counter, depth):
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise _fail(name, node.start_mark.line + 1, path,
-                    f"document expands to more than {MAX_NODES} values (alias bomb?)")
+        top = path[:1]
+        raise _fail(name, lines.get(top, node.start_mark.line + 1), top,
+                    f"document expands to more than {MAX_NODES} values through aliases (*name) "
+                    f"(an alias bomb?); specs are limited to {MAX_NODES} values")
     if depth > MAX_DEPTH:
-        raise _fail(name, node.start_mark.line + 1, path, f"nesting deeper than {MAX_DEPTH} levels")
+        raise _fail(name, node.start_mark.line + 1, path[:1],
+                    f"nesting deeper than {MAX_DEPTH} levels (or an alias that contains itself)")
     lines.setdefault(path, node.start_mark.line + 1)
+    if node.tag not in _PLAIN_TAGS:
+        raise _fail(name, node.start_mark.line + 1, path,
+                    f"YAML tag '{_short_tag(node.tag)}' is not allowed: a spec is plain data "
+                    f"(mappings, lists, strings, numbers, booleans, null)")
     if isinstance(node, yaml.MappingNode):
-        out: dict = {}
-        loader.flatten_mapping(node)  # merge keys (<<)
-        for knode, vnode in node.value:
-            if not isinstance(knode, yaml.ScalarNode):
-                raise _fail(name, knode.start_mark.line + 1, path, "mapping keys must be plain strings")
-            key = loader.construct_object(knode)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                raise _fail(name, knode.start_mark.line + 1, path + (key,),
-                            f"duplicate key '{key}' (first given on line {lines[path + (key,)]})")
-            lines[path + (key,)] = knode.start_mark.line + 1
-            out[key] = _build(loader, vnode, path + (key,), lines, name, counter, depth + 1)
-        return out
+        return _build_mapping(loader, node, path, lines, name, counter, depth)
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, v, path + (i,), lines, name, counter, depth + 1) for i, v in enumerate(node.value)]
     try:

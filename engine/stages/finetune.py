@@ -4,17 +4,21 @@ Writes the fine-tuned weights (policy.safetensors for the Gaussian family, unet/
 UNet, unet/lora.safetensors for Stable Diffusion), curve.json (E[r] under the ODE and the
 training sampler every `curve.every` epochs; epoch 0 = pretrained) and metrics.json (the last
 curve point and the last epoch's training statistics). Under torchrun (engine/distributed.py)
-every process trains on its share of the samples and process 0 logs and stores.
+every process trains on its share of the samples and process 0 logs and stores. Single-process
+runs checkpoint every `resources.checkpoint_every` epochs into the resume area
+(engine/checkpoint.py) and resume from there after a kill.
 """
 from __future__ import annotations
 
 import json
+import math
 
 import torch
 from safetensors.torch import save_file
 
-from .. import distributed
+from .. import checkpoint, distributed
 from ..algorithms import ddpo, mixgrpo
+from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
 from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
 
@@ -41,20 +45,32 @@ def run(instance, out_dir, log: Log) -> dict:
         m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
         m["epoch"] = epoch
         m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
+        bad = [k for k, v in m.items() if not math.isfinite(v)]
+        if bad:
+            raise NumericalFault(f"non-finite {', '.join(bad)} in the training curve at epoch {epoch}")
         curve.append(m)
         log(f"epoch {epoch:4d}/{cfg.algorithm.epochs}  E[r] ode {m['reward_ode']:.4f}  "
             f"sde {m['reward_sde']:.4f}  gap {m['gap']:+.4f}")
 
-    point(0)
     last = {}
+    opt = ddpo.make_optimizer(policy, cfg.algorithm)
+    every = instance.resources.checkpoint_every if distributed.world_size() == 1 else 0   # one writer
+    resume = checkpoint.Resume(instance, every, log)
+    start, saved = resume.restore(policy, opt, gen) or (0, None)
+    if saved:
+        curve[:] = saved["curve"]
+        last.update(saved["last"])
+    else:
+        point(0)
 
     def on_epoch(epoch, stats):
         last.update(stats, epoch=epoch)
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
+        resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen, {"curve": curve, "last": last})
 
     ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, distributed.local_algorithm(cfg.algorithm), gen,
-                                         on_epoch=on_epoch)
+                                         on_epoch=on_epoch, start_epoch=start, optimizer=opt)
     if not distributed.is_main():
         return {}
     if cfg.model.kind == "gaussian_score":

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from ..report.claims import evaluate_claim
+from ..report.escape import md_block, md_cell, md_inline
 from ..store import write_bytes_atomic
 
 
@@ -17,18 +18,18 @@ def render(plan) -> str:
              "Each output names its spec and the content hashes of the runs behind it; "
              "`engine show HASH` prints a run's config and metrics.", ""]
     for spec in plan.specs:
-        lines += [f"## {spec.name}: {spec.header.title or spec.name}", "",
-                  f"Spec `{spec.doc.file}`" + (f", {spec.header.paper}" if spec.header.paper else "")
+        lines += [f"## {spec.name}: {md_inline(spec.header.title or spec.name)}", "",
+                  f"Spec `{spec.doc.file}`" + (f", {md_inline(spec.header.paper)}" if spec.header.paper else "")
                   + f"; {len(spec.runs)} runs (axes: " + ", ".join(f"{a} ∈ {v}" for a, v in spec.axes.items()) + ").", ""]
         if spec.header.description:
-            lines += [spec.header.description.strip(), ""]
+            lines += [md_block(spec.header.description.strip()), ""]
         for t in plan.targets.values():
             if t.spec is not spec:
                 continue
             rel = [os.path.relpath(f, out) for f in t.files]
             first = f"![{t.name}]({rel[0]})" if t.kind == "figure" else f"[{rel[0]}]({rel[0]})"
             lines.append(f"- **{t.name}** ({t.kind}): {first} · [{Path(rel[1]).suffix[1:]}]({rel[1]}) — "
-                         f"{t.cfg.caption or ''}")
+                         f"{md_inline(t.cfg.caption or '')}")
             stage = "finetune" if t.kind == "figure" and t.cfg.x == "epoch" else "evaluate"
             runs = sorted({plan.run_hash(r, stage) for r in spec.runs})
             lines.append(f"  <sub>key `{t.key}`; {stage} runs: {' '.join(runs)}</sub>")
@@ -37,7 +38,8 @@ def render(plan) -> str:
             lines += ["| claim | check | evidence | verdict |", "|---|---|---|---|"]
             for c in spec.header.claims:
                 v = evaluate_claim(plan, spec, c)
-                lines.append(f"| {v['text']} | {v['how']} | {v['ok']}/{v['total']} {v['unit']} | **{v['verdict']}** |")
+                lines.append(f"| {md_cell(v['text'])} | {md_cell(v['how'])} | {v['ok']}/{v['total']} {v['unit']} "
+                             f"| **{v['verdict']}** |")
             lines += ["", "Verdicts are computed from the stored results by `engine/report/claims.py` "
                       "(holds: at least the claim's `min_fraction` of cases agree).", ""]
     return "\n".join(lines)

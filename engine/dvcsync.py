@@ -1,0 +1,112 @@
+"""Share results through DVC: the default remote, push, pull, and timestamps after a pull.
+
+`dvc.yaml` has one stage that runs Snakemake and declares `results/` a persistent output:
+DVC stores and moves what Snakemake computed, Snakemake decides what to compute. After a
+pull the files carry checkout times in arbitrary order, while Snakemake judges outputs by
+modification time; `touch_in_dag_order` restamps the workflow's outputs upstream first, so
+`snakemake -n` plans nothing and deleting one table regenerates just that table.
+
+The default remote is a local directory (DVC_REMOTE_DIR, else ../dvc-remote beside the
+repository), written to .dvc/config.local (not committed), unless a shared S3 or SSH remote
+is the default in the committed .dvc/config (README).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .errors import EngineError
+from .plan import RESULTS, RUN_STAGES, paper_dir
+from .spec.models import SCALES
+from .store import tree_size
+
+LOCAL_REMOTE = "local"
+REMOTE_ENV = "DVC_REMOTE_DIR"
+
+
+def dvc(*args: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the dvc client of this Python (its Snakemake, too, comes first on PATH)."""
+    bindir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1"}
+    p = subprocess.run([sys.executable, "-m", "dvc", *args], env=env, text=True,
+                       capture_output=capture)
+    if check and p.returncode != 0:
+        detail = f":\n{(p.stdout or '')[-2000:]}{(p.stderr or '')[-2000:]}" if capture else " (see above)"
+        raise EngineError(f"`dvc {' '.join(args)}` failed with exit status {p.returncode}{detail}")
+    return p
+
+
+def default_remote(level: str | None = None) -> str | None:
+    """The default remote's name, from one config level (project, local, ...) or all of them."""
+    p = dvc("remote", "default", *([f"--{level}"] if level else []), capture=True, check=False)
+    name = p.stdout.strip()
+    return name if p.returncode == 0 and name else None
+
+
+def ensure_remote(directory: str | Path | None = None) -> str:
+    """Make sure a default remote exists; return a description of it.
+
+    An explicit directory (argument or $DVC_REMOTE_DIR) becomes the default, in
+    .dvc/config.local. Otherwise a default in the committed .dvc/config wins (a local
+    default set earlier by this function is dropped), then any configured default, and
+    only without one is ../dvc-remote set up."""
+    directory = directory or os.environ.get(REMOTE_ENV)
+    if not directory:
+        project = default_remote("project")
+        if project:
+            if default_remote("local") == LOCAL_REMOTE:
+                dvc("remote", "default", "--local", "--unset", capture=True)
+            return f"remote '{project}' (.dvc/config)"
+        name = default_remote()
+        if name:
+            return f"remote '{name}' (configured)"
+        directory = Path.cwd().resolve().parent / "dvc-remote"
+    directory = Path(directory).expanduser().resolve()     # `dvc push` creates it
+    dvc("remote", "add", "--local", "--default", "--force", LOCAL_REMOTE, str(directory), capture=True)
+    return f"remote '{LOCAL_REMOTE}' -> {directory}"
+
+
+# ----------------------------------------------------------------------------- timestamps
+def dag_order(root: Path | str = ".") -> list[list[Path]]:
+    """The workflow's existing output files, grouped upstream first: the job manifests of each
+    run-level stage in dependency order, then every scale's tables and figures, then indexes."""
+    root = Path(root)
+    groups = [sorted((root / RESULTS / "jobs" / stage).glob("*.json")) for stage in RUN_STAGES]
+    papers = [root / paper_dir(s) for s in SCALES]
+    groups.append(sorted(f for d in papers for sub in ("tables", "figures") for f in (d / sub).glob("*")
+                         if f.is_file()))
+    groups.append([d / "README.md" for d in papers if (d / "README.md").is_file()])
+    return groups
+
+
+def touch_in_dag_order(root: Path | str = ".", now: float | None = None) -> int:
+    """Give each group a modification time one second after the previous one (all in the
+    past), so every output is newer than its inputs. Returns the number of files stamped."""
+    groups = dag_order(root)
+    t0 = (time.time() if now is None else now) - len(groups) - 1
+    for i, group in enumerate(groups):
+        for f in group:
+            os.utime(f, (t0 + i, t0 + i))
+    return sum(map(len, groups))
+
+
+# ----------------------------------------------------------------------------- push, pull
+def pull(log=print) -> None:
+    log(f"dvc: {ensure_remote()}")
+    dvc("pull")
+    n = touch_in_dag_order()
+    log(f"restamped {n} workflow outputs in DAG order; `snakemake -n` should now plan nothing")
+
+
+def push(log=print) -> None:
+    log(f"dvc: {ensure_remote()}")
+    dvc("repro")              # runs Snakemake only if specs/code/results changed; it skips stored results
+    dvc("push")
+    n, size = tree_size(RESULTS)
+    log(f"pushed {RESULTS}/: {n} files, {size / 2**20:.1f} MiB")
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "dvc.lock"], capture_output=True, text=True)
+    if changed.stdout.strip():
+        log("dvc.lock changed: commit it (git add dvc.lock && git commit) so others can pull these results")

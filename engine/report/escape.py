@@ -1,0 +1,45 @@
+"""Free text from specs (titles, descriptions, captions, claims) as inert data in each output format.
+
+Spec text never reaches a shell (rules pass hashes only); here it is made unable to change
+the structure of the document it lands in: no HTML or Markdown table cells broken open in
+Markdown, no commands or math mode in LaTeX, no mathtext in matplotlib.
+"""
+from __future__ import annotations
+
+import re
+
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def one_line(text: str) -> str:
+    """Collapse newlines and runs of whitespace (a heading, a list item, a cell stay one line)."""
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def md_block(text: str) -> str:
+    """A paragraph of Markdown: HTML special characters escaped, line breaks kept, no line
+    starting a heading."""
+    return re.sub(r"(?m)^(\s*)#", r"\1\\#", "".join(_HTML.get(c, c) for c in str(text)))
+
+
+def md_inline(text: str) -> str:
+    """One line of Markdown text."""
+    return md_block(one_line(text))
+
+
+def md_cell(text: str) -> str:
+    """A Markdown table cell: one line, `|` escaped."""
+    return md_inline(text).replace("|", r"\|")
+
+
+def tex(text: str) -> str:
+    """LaTeX text mode: every special character escaped, in one pass."""
+    return "".join(_TEX.get(c, c) for c in one_line(text))
+
+
+def mpl(text: str) -> str:
+    """matplotlib text: `$` escaped so it is never read as mathtext."""
+    return one_line(text).replace("$", r"\$")

@@ -1,0 +1,146 @@
+"""`engine verify HASH`: rerun one stored stage instance into a temporary directory and
+compare what it writes with the stored result, number by number.
+
+The rerun uses only the result's provenance.json (its config and upstream hashes), so any
+stored result can be checked, referenced by a spec or not. Stages run with deterministic
+algorithms on (stages/common.py: setup_torch), so on the same machine and package versions
+the expected difference is exactly 0. A kernel that cannot be made deterministic gets an
+entry in TOLERANCES naming it, and the tests compare within that tolerance.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import stages, store
+from .plan import Instance
+
+# stage kind -> (absolute tolerance, the nondeterministic kernel that needs it). The Gaussian
+# family is bitwise reproducible on CPU; add the neural family's entries here if it needs any.
+TOLERANCES: dict[str, tuple[float, str]] = {}
+
+
+@dataclass
+class FileDiff:
+    name: str
+    max_abs: float = 0.0
+    where: str = ""                  # the JSON path or tensor name of the largest difference
+    identical: bool = True           # bitwise
+    problem: str = ""                # structure or non-numeric mismatch
+
+
+@dataclass
+class Report:
+    stage: str
+    hash: str
+    files: list[FileDiff] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def max_abs(self) -> float:
+        return max((f.max_abs for f in self.files), default=0.0)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{f.name}: {f.problem}" for f in self.files if f.problem]
+
+    def ok(self, tolerance: float) -> bool:
+        return not self.problems and self.max_abs <= tolerance
+
+    def render(self, tolerance: float) -> list[str]:
+        lines = [f"note: {n}" for n in self.notes]
+        for f in self.files:
+            state = f.problem or ("bitwise identical" if f.identical else f"max |diff| {f.max_abs:.3g} at {f.where}")
+            lines.append(f"  {f.name:24s} {state}")
+        worst = max(self.files, key=lambda f: f.max_abs, default=None)
+        at = f" ({worst.name}: {worst.where})" if worst and worst.max_abs else ""
+        verdict = "REPRODUCED" if self.ok(tolerance) else "NOT REPRODUCED"
+        lines.append(f"{self.stage} {self.hash}: largest absolute difference {self.max_abs:.3g}{at}, "
+                     f"tolerance {tolerance:g}: {verdict}")
+        return lines
+
+
+def _numbers(a, b, path: str, out: FileDiff) -> None:
+    """Walk two JSON values side by side, recording the largest numeric difference."""
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or isinstance(b, str) or a is None:
+        if a != b and not out.problem:
+            out.problem = f"{path or '<root>'}: {a!r} != {b!r}"
+        return
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        d = abs(a - b) if math.isfinite(a) and math.isfinite(b) else (0.0 if a == b else math.inf)
+        if d > out.max_abs:
+            out.max_abs, out.where = d, path
+        return
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        for k in a:
+            _numbers(a[k], b[k], f"{path}.{k}" if path else str(k), out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _numbers(x, y, f"{path}[{i}]", out)
+    elif not out.problem:
+        out.problem = f"{path or '<root>'}: structure differs"
+
+
+def _tensors(a: Path, b: Path, out: FileDiff) -> None:
+    from safetensors.torch import load_file
+    ta, tb = load_file(str(a)), load_file(str(b))
+    if ta.keys() != tb.keys():
+        out.problem = f"tensor names differ: {sorted(ta)} vs {sorted(tb)}"
+        return
+    for k in sorted(ta):
+        if ta[k].shape != tb[k].shape:
+            out.problem = f"{k}: shape {tuple(ta[k].shape)} vs {tuple(tb[k].shape)}"
+            return
+        d = float((ta[k].double() - tb[k].double()).abs().max()) if ta[k].numel() else 0.0
+        if d > out.max_abs:
+            out.max_abs, out.where = d, k
+
+
+def compare(stored: Path, fresh: Path, names: list[str]) -> list[FileDiff]:
+    out = []
+    for name in sorted(names):
+        a, b = stored / name, fresh / name
+        fd = FileDiff(name)
+        out.append(fd)
+        if not b.is_file():
+            fd.identical, fd.problem = False, "not written by the rerun"
+            continue
+        fd.identical = a.read_bytes() == b.read_bytes()
+        if fd.identical:
+            continue
+        if name.endswith(".json"):
+            _numbers(json.loads(a.read_text()), json.loads(b.read_text()), "", fd)
+        elif name.endswith(".safetensors"):
+            _tensors(a, b, fd)
+        else:
+            fd.problem = "bytes differ"
+    extra = sorted(str(p.relative_to(fresh)) for p in fresh.rglob("*") if p.is_file()
+                   and str(p.relative_to(fresh)) not in names)
+    out += [FileDiff(n, identical=False, problem="written by the rerun but not stored") for n in extra]
+    return out
+
+
+def verify(stage: str, h: str, log) -> Report:
+    """Refuse a tampered result, rerun it into a temporary directory, compare."""
+    from .stages.common import Log
+    prov = store.verify_files(stage, h)
+    report = Report(stage, h)
+    if prov.get("version", stages.VERSIONS[stage]) != stages.VERSIONS[stage]:
+        report.notes.append(f"stored by version {prov['version']} of the {stage} code; this is version "
+                            f"{stages.VERSIONS[stage]} (differences are expected)")
+    elif prov.get("code_digest") not in (None, stages.source_digest(stage)):
+        report.notes.append(f"the {stage} code changed since (fingerprint {prov['code_digest']} -> "
+                            f"{stages.source_digest(stage)}) without a version bump")
+    inst = Instance(stage, h, prov["config"], tuple(prov["upstream"]), roles=tuple(prov.get("roles", ())))
+    with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp:
+        t0 = time.time()
+        stages.module(stage).run(inst, Path(tmp), Log(prefix="  "))
+        report.wall_seconds = time.time() - t0
+        report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]))
+    log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")
+    return report

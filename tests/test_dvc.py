@@ -1,0 +1,90 @@
+"""Sharing results through DVC: push to a temporary local remote, `git clone`, `engine pull`,
+after which Snakemake plans nothing, and deleting a table regenerates only that table."""
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine.dvcsync import dag_order, touch_in_dag_order
+
+from .conftest import ROOT, copy_project, engine_cmd, snakemake
+from .test_workflow import dry_run_jobs
+
+DVC_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.org", *args],
+                          cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_touch_in_dag_order_puts_every_output_after_its_inputs(tmp_path):
+    files = ["results/jobs/evaluate/b.json", "paper/smoke/README.md", "paper/tables/t.md",
+             "results/jobs/finetune/a.json", "paper/smoke/figures/f.png", "paper/README.md"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+        os.utime(tmp_path / f, (2e9, 2e9))            # checkout order: all equal, in the future
+    assert touch_in_dag_order(tmp_path, now=1e9) == len(files)
+    mtime = {f: (tmp_path / f).stat().st_mtime for f in files}
+    assert mtime["results/jobs/finetune/a.json"] < mtime["results/jobs/evaluate/b.json"]
+    assert mtime["results/jobs/evaluate/b.json"] < mtime["paper/tables/t.md"] == mtime["paper/smoke/figures/f.png"]
+    assert mtime["paper/tables/t.md"] < mtime["paper/README.md"] == mtime["paper/smoke/README.md"] < 1e9
+    assert [len(g) for g in dag_order(tmp_path) if g] == [1, 1, 2, 2]
+
+
+@pytest.mark.slow
+def test_push_clone_pull_plans_nothing(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    copy_project(repo)
+    for name in DVC_FILES:
+        (repo / name).parent.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, repo / name)
+    (repo / "specs" / "gaussian_ve_gap.yaml").unlink()                 # one spec keeps it short
+    dvc_yaml = (repo / "dvc.yaml").read_text()
+    assert "  - scale: default\n" in dvc_yaml
+    (repo / "dvc.yaml").write_text(dvc_yaml.replace("  - scale: default\n", "  - scale: smoke\n"))
+    # the default paper is committed; at smoke scale commit paper/smoke/ the same way
+    gitignore = (repo / ".gitignore").read_text()
+    (repo / ".gitignore").write_text(gitignore.replace("paper/smoke/\n", ""))
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "project", cwd=repo)
+    env = {"DVC_REMOTE_DIR": str(tmp_path / "remote")}
+
+    push = engine_cmd("push", cwd=repo, env=env)
+    assert push.returncode == 0, push.stdout + push.stderr
+    assert "dvc.lock changed: commit it" in push.stdout
+    assert (repo / "paper/smoke/tables/gaussian_vp_gap_table.md").is_file()
+    pushed = [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
+    assert len(pushed) > len(list((repo / "results").rglob("*.json")))    # every file of results/, plus .dir
+    git("add", "dvc.lock", "paper", cwd=repo)
+    git("commit", "-qm", "results", cwd=repo)
+    again = engine_cmd("push", cwd=repo, env=env)                       # nothing changed: no Snakemake run
+    assert again.returncode == 0 and "dvc.lock changed" not in again.stdout, again.stdout + again.stderr
+    assert "didn't change, skipping" in again.stdout + again.stderr
+
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    assert not (clone / "results").exists()
+    pull = engine_cmd("pull", cwd=clone, env=env)
+    assert pull.returncode == 0, pull.stdout + pull.stderr
+    assert digests(clone / "results") == digests(repo / "results")
+    assert dry_run_jobs(clone) == {}                                     # nothing to recompute
+
+    table = clone / "paper/smoke/tables/gaussian_vp_gap_table.md"
+    before = table.read_text()
+    table.unlink()
+    assert dry_run_jobs(clone) == {"table": 1, "index": 1, "all": 1}
+    snakemake("--config", "scale=smoke", cwd=clone)
+    assert table.read_text() == before
+    assert digests(clone / "results") == digests(repo / "results")       # no stage instance recomputed
