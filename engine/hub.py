@@ -9,7 +9,6 @@ Local directories are used as they are. This module imports no torch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EngineError
+from .store import sha256_file
 
 LOCK = Path("specs/models.lock.json")
 LOCK_VERSION = 1
@@ -80,12 +80,6 @@ def merge_needs(needs) -> list[Need]:
 
 
 # ----------------------------------------------------------------------------- the lock file
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_lock(path: Path = LOCK) -> dict:

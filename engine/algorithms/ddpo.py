@@ -14,7 +14,8 @@ import torch
 
 from .. import distributed
 from .advantages import PerPromptStats, batch_normalize
-from .policy_gradient import Batch, chain_log_probs, check_finite, collect, ppo_update, trainable_parameters
+from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, ppo_update,
+                              trainable_parameters)
 
 __all__ = ["train", "collect", "chain_log_probs", "Batch"]
 
@@ -41,19 +42,13 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         else:
             adv = batch_normalize(rewards)
         adv = cfg.advantage_sign * distributed.local_part(adv).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
-        stats = {"reward_mean": batch.rewards.mean().item(), "loss": 0.0, "clipfrac": 0.0, "kl": 0.0}
-        count = 0
+        stats = EpochStats(reward_mean=batch.rewards.mean().item())
         for _ in range(cfg.inner_epochs):
             perm = torch.randperm(cfg.batch_size, generator=generator)
             for mb in perm.chunk(cfg.minibatches):
                 steps = trainable[torch.randperm(len(trainable), generator=generator)[:n_train]]
-                out = ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update)
+                stats.add(ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update))
                 update += 1
-                count += 1
-                for k in ("loss", "kl", "clipfrac"):
-                    stats[k] += out[k]
-        for k in ("loss", "kl", "clipfrac"):
-            stats[k] /= max(count, 1)
         if on_epoch is not None:
-            on_epoch(epoch, stats)
+            on_epoch(epoch, stats.result())
     return opt

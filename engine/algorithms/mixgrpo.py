@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .advantages import group_normalize
-from .policy_gradient import check_finite, collect, ppo_update, trainable_parameters
+from .policy_gradient import EpochStats, check_finite, collect, ppo_update, trainable_parameters
 
 
 def window_steps(epoch: int, cfg, T: int) -> torch.Tensor:
@@ -43,18 +43,11 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         groups = torch.arange(cfg.prompts_per_epoch).repeat_interleave(cfg.group_size)
         adv = group_normalize(batch.rewards, groups).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
         adv = cfg.advantage_sign * adv
-        stats = {"reward_mean": batch.rewards.mean().item(), "window": window.tolist(), "loss": 0.0, "clipfrac": 0.0,
-                 "kl": 0.0}
-        count = 0
+        stats = EpochStats(reward_mean=batch.rewards.mean().item(), window=window.tolist())
         for _ in range(cfg.inner_epochs):
             mb = torch.randperm(len(prompts), generator=generator)
-            out = ppo_update(policy, opt, batch, adv, mb, trained, mix, cfg, epoch, update)
+            stats.add(ppo_update(policy, opt, batch, adv, mb, trained, mix, cfg, epoch, update))
             update += 1
-            count += 1
-            for k in ("loss", "kl", "clipfrac"):
-                stats[k] += out[k]
-        for k in ("loss", "kl", "clipfrac"):
-            stats[k] /= max(count, 1)
         if on_epoch is not None:
-            on_epoch(epoch, stats)
+            on_epoch(epoch, stats.result())
     return opt

@@ -103,3 +103,20 @@ def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, upda
 
 def trainable_parameters(policy):
     return [p for p in policy.parameters() if p.requires_grad]
+
+
+class EpochStats:
+    """Mean loss, KL and clip fraction over an epoch's updates, plus fixed entries."""
+
+    KEYS = ("loss", "kl", "clipfrac")
+
+    def __init__(self, **fixed):
+        self.fixed, self.sums, self.count = fixed, dict.fromkeys(self.KEYS, 0.0), 0
+
+    def add(self, out: dict) -> None:
+        for k in self.KEYS:
+            self.sums[k] += out[k]
+        self.count += 1
+
+    def result(self) -> dict:
+        return {**self.fixed, **{k: v / max(self.count, 1) for k, v in self.sums.items()}}
