@@ -125,6 +125,9 @@ class Job:
     spec: str
     threads: int
     mem_mb: int
+    gpus: int = 0
+    runtime_min: int = 30
+    processes: int = 1             # > 1: the rule launches torchrun (engine/launch.py)
 
     @property
     def manifest(self) -> Path:
@@ -222,7 +225,9 @@ def _jobs(specs, instances, run_stages) -> dict[str, Job]:
                 ups = sorted({producer[u] for h in group for u in instances[h].upstream})
                 res = [instances[h].resources for h in group]
                 job = Job(job_id, stage, tuple(group), tuple(ups), spec.name,
-                          max(r.threads for r in res), max(r.mem_mb for r in res))
+                          max(r.threads for r in res), max(r.mem_mb for r in res), max(r.gpus for r in res),
+                          max(r.runtime_min for r in res),
+                          max(r.processes for r in res))
                 jobs[job_id] = job
                 for h in group:
                     producer.setdefault(h, str(job.manifest))

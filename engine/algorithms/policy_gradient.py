@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import distributed
 from ..errors import NumericalFault
 from ..samplers.gddim import log_prob, sample_chain, step_mean
 
@@ -24,12 +25,18 @@ class Batch:
 
 
 def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
+    """A batch of n chains. Data parallel: each rank denoises its rows, then all rows are gathered."""
     if prompts is None and hasattr(policy, "sample_prompts"):
         prompts = policy.sample_prompts(n, generator)
+    rows = distributed.local_rows(n)
+    mine = prompts[rows] if prompts is not None else None
     with torch.no_grad():
-        x_T = policy.prior(n, generator)
-        out = sample_chain(lambda x, k: policy.eps(x, k, prompts), policy.a, policy.s, stds, x_T, generator)
-        return Batch(out["xs"], out["logps"], reward_fn(out["x0"], prompts), prompts)
+        x_T = policy.prior(n, generator)[rows]
+        out = sample_chain(lambda x, k: policy.eps(x, k, mine), policy.a, policy.s, stds, x_T, generator,
+                           draw=distributed.noise_rows(n))
+        rewards = reward_fn(out["x0"], mine)
+        return Batch(distributed.gather_rows(out["xs"], 1), distributed.gather_rows(out["logps"], 1),
+                     distributed.gather_rows(rewards), prompts)
 
 
 def _shape(x):
@@ -59,7 +66,9 @@ def check_finite(name, value, epoch, step=None):
 
 
 def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, update) -> dict:
-    """One PPO-clip minibatch update over trajectories `mb` at step indices `steps`."""
+    """One PPO-clip minibatch update over trajectories `mb` at step indices `steps`.
+    Data parallel: each rank takes its share of `mb`; gradients and statistics are summed weighted."""
+    mb, weight = distributed.shard(mb)
     xs = batch.xs[:, mb]
     prompts = batch.prompts[mb] if batch.prompts is not None else None
     mean = step_means(policy, xs, steps, stds, prompts)
@@ -75,13 +84,15 @@ def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, upda
             ref = step_means(policy, xs, steps, stds, prompts, reference=True)
         kl = (((mean - ref) ** 2) / (2 * std * std)).flatten(2).sum(-1).mean()
         loss = loss + cfg.kl_coef * kl
-    check_finite("loss", loss, epoch, update)
+    check_finite("loss", distributed.reduce_scalar(loss, weight), epoch, update)
     opt.zero_grad()
     loss.backward()
+    distributed.reduce_gradients(trainable_parameters(policy), weight)
     torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.max_grad_norm)
     opt.step()
-    return {"loss": loss.item(), "kl": kl.item(),
-            "clipfrac": ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean().item()}
+    return distributed.reduce_stats({"loss": loss.item(), "kl": kl.item(),
+                                     "clipfrac": ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean().item()},
+                                    weight)
 
 
 def trainable_parameters(policy):

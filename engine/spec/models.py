@@ -271,11 +271,15 @@ class Evaluation(Strict):
 
 
 class Resources(Strict):
-    """Scheduling hints; never hashed."""
+    """Scheduling hints; never hashed. Snakemake's local scheduler and the SLURM profile
+    read them per job (threads = CPUs of the whole job, all its processes together)."""
     threads: int = Field(2, ge=1, le=256)
     mem_mb: int = Field(2000, ge=100)
     gpus: int = Field(0, ge=0, le=64)
-    runtime_min: int = Field(30, ge=1)
+    runtime_min: int = Field(30, ge=1)         # time limit of the job (a batched job: the largest)
+    # training processes (torchrun, data parallel): the numbers agree with 1 process up to float
+    # reduction order (README, "Cluster"); only the finetune stage uses more than one
+    processes: int = Field(1, ge=1, le=64)
     # save a resume checkpoint every this many training epochs (0: never); numbers do not depend on it
     checkpoint_every: int = Field(25, ge=0, le=1_000_000)
 

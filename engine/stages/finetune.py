@@ -14,7 +14,7 @@ import math
 import torch
 from safetensors.torch import save_file
 
-from .. import checkpoint
+from .. import checkpoint, progress
 from ..algorithms import ddpo, mixgrpo
 from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
@@ -59,7 +59,10 @@ def run(instance, out_dir, log: Log) -> dict:
     else:
         point(0)
 
+    bar = progress.bar(cfg.algorithm.epochs, "finetune", unit="epoch", initial=start)
+
     def on_epoch(epoch, stats):
+        bar.update(1)
         last.update(stats, epoch=epoch)
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
@@ -67,6 +70,7 @@ def run(instance, out_dir, log: Log) -> dict:
 
     ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
                                          start_epoch=start, optimizer=opt)
+    bar.close()
     if cfg.model.kind == "gaussian_score":
         save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
                   str(out_dir / "policy.safetensors"))
