@@ -22,8 +22,8 @@ localrules:
 def _report(kind, category):
     """report() arguments of an item of `kind` whose wildcard `name` names it."""
     return dict(caption="captions/item.rst", category=category,
-                subcategory=lambda wc: REPORT_ITEMS.subcategory(PLAN, kind, wc.name),
-                labels=lambda wc: REPORT_ITEMS.labels(PLAN, kind, wc.name))
+                subcategory=lambda wc: REPORT_ITEMS.subcategory(PLAN, kind, getattr(wc, "name", "")),
+                labels=lambda wc: REPORT_ITEMS.labels(PLAN, kind, getattr(wc, "name", "")))
 
 
 def _caption(kind, field):
@@ -84,7 +84,7 @@ rule report_index:
     input:
         PLAN.index_file,
     output:
-        report(REPORT + "/index.html", caption="captions/item.rst", category="Overview"),
+        report(REPORT + "/index.html", **_report("index", "Overview")),
     log:
         "logs/" + SCALE + "/report/index.log",
     params:
