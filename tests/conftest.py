@@ -78,10 +78,10 @@ outputs:
 {extra}"""
 
 
-GAUSSIAN_SPECS = ("gaussian_vp_gap.yaml", "gaussian_ve_gap.yaml")
+SMOKE_GAUSSIAN = ("gaussian_vp_gap.yaml", "gaussian_ve_gap.yaml")
 
 
-def add_specs(project: Path, gaussian=GAUSSIAN_SPECS, digits: str | None = None, extra: str = "") -> Path:
+def add_specs(project: Path, gaussian=SMOKE_GAUSSIAN, digits: str | None = None, extra: str = "") -> Path:
     """Put Gaussian specs of specs/ (file names) and/or a tiny digits spec named `digits` into project/specs."""
     specs = project / "specs"
     (specs / "base").mkdir(parents=True, exist_ok=True)
