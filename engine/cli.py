@@ -120,7 +120,7 @@ def cmd_run(args) -> int:
         return 0
     from . import checkpoint, distributed  # (imports torch: not for tables, figures, the index)
     main_rank = distributed.init() == 0    # under torchrun only rank 0 writes results, manifests and logs
-    say = (lambda *a, **k: print(*a, **k)) if main_rank else (lambda *a, **k: None)
+    say = print if main_rank else (lambda *a, **k: None)
     if distributed.world() > 1:
         say(f"data parallel: {distributed.world()} processes (torchrun, gloo); rank 0 writes", file=sys.stderr)
     computed, reused = [], []

@@ -128,6 +128,8 @@ def write(plan: Plan, kind: str, name: str, out: Path) -> None:
     """Write one item (what the report rules run)."""
     from ..store import verify_files, write_bytes_atomic
     from .html import markdown_page
+    if kind in ("table", "figure") and getattr(plan.targets.get(name), "kind", None) != kind:
+        raise EngineError(f"no {kind} {name!r} at scale {plan.scale}; the specs changed: rerun snakemake")
     if kind == "table":
         src = Path(plan.targets[name].files[0])
         write_bytes_atomic(out, markdown_page(src.read_text(), name).encode())
