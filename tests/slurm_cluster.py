@@ -143,6 +143,23 @@ def node_state(env) -> str:
 
 
 @contextlib.contextmanager
+def _one_at_a_time(timeout: float):
+    """One test cluster per machine: /etc/slurm/slurm.conf is shared."""
+    import fcntl
+    with open("/tmp/engine-test-slurm.lock", "w") as f:
+        deadline = time.time() + 10 * timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() > deadline:
+                    raise SlurmUnavailable("another test cluster is running on this machine") from None
+                time.sleep(1)
+        yield
+
+
+@contextlib.contextmanager
 def cluster(root: Path, timeout: float = 60.0):
     """Start munged (if needed), slurmctld and slurmd with a private config under `root`;
     yield the environment for sbatch/squeue; stop the two daemons and remove slurm.conf after."""
@@ -154,46 +171,47 @@ def cluster(root: Path, timeout: float = 60.0):
     root = Path(root).resolve()
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
     started = []
-    conf = write_conf(root)
-    try:
-        _start_munged()
-        for daemon in ("slurmctld", "slurmd"):
-            pidfile = root / f"{daemon}.pid"
-            pidfile.unlink(missing_ok=True)          # a stale one would name someone else's process
-            args = [daemon, "-f", str(conf)] + (["-i"] if daemon == "slurmctld" else [])
-            p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=30)
-            if p.returncode != 0:
-                raise SlurmUnavailable(f"{daemon} failed to start ({p.returncode}): {p.stderr.strip()}\n"
-                                       + _log_tail(root))
-            for _ in range(100):
+    with _one_at_a_time(timeout):
+        conf = write_conf(root)
+        try:
+            _start_munged()
+            for daemon in ("slurmctld", "slurmd"):
+                pidfile = root / f"{daemon}.pid"
+                pidfile.unlink(missing_ok=True)          # a stale one would name someone else's process
+                args = [daemon, "-f", str(conf)] + (["-i"] if daemon == "slurmctld" else [])
+                p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=30)
+                if p.returncode != 0:
+                    raise SlurmUnavailable(f"{daemon} failed to start ({p.returncode}): {p.stderr.strip()}\n"
+                                           + _log_tail(root))
+                for _ in range(100):
+                    if _pid(pidfile):
+                        break
+                    time.sleep(0.1)
                 if _pid(pidfile):
+                    started.append(pidfile)
+            deadline = time.time() + timeout
+            state = ""
+            while time.time() < deadline:
+                state = node_state(env)
+                if state in ("idle", "mixed", "allocated"):
                     break
-                time.sleep(0.1)
-            if _pid(pidfile):
-                started.append(pidfile)
-        deadline = time.time() + timeout
-        state = ""
-        while time.time() < deadline:
-            state = node_state(env)
-            if state in ("idle", "mixed", "allocated"):
-                break
-            time.sleep(0.5)
-        else:
-            raise SlurmUnavailable(f"the node never became idle (sinfo: {state!r})\n" + _log_tail(root))
-        yield env
-    finally:
-        for pidfile in reversed(started):
-            pid = _pid(pidfile)
-            if pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-        for pidfile in reversed(started):
-            pid = _pid(pidfile)
-            for _ in range(50):
-                if not pid or not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.1)
-        conf.unlink(missing_ok=True)
+                time.sleep(0.5)
+            else:
+                raise SlurmUnavailable(f"the node never became idle (sinfo: {state!r})\n" + _log_tail(root))
+            yield env
+        finally:
+            for pidfile in reversed(started):
+                pid = _pid(pidfile)
+                if pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+            for pidfile in reversed(started):
+                pid = _pid(pidfile)
+                for _ in range(50):
+                    if not pid or not Path(f"/proc/{pid}").exists():
+                        break
+                    time.sleep(0.1)
+            conf.unlink(missing_ok=True)
 
 
 def slurmctld_log(root: Path) -> str:

@@ -69,14 +69,14 @@ class Report:
         return hits[0]
 
     def pick(self, toggle: str | None) -> None:
-        """Select a value of the list's toggle (a label with two values shown as a switch, like
-        the samples' fine-tuned/pretrained), if the list has one."""
-        if toggle and self.page.js(f"!!document.getElementById({toggle!r})"):
+        """Select the value of the list's switch (the samples' fine-tuned/pretrained label)."""
+        if toggle:
+            assert self.page.js(f"!!document.getElementById({toggle!r})"), f"no switch {toggle}"
             self.page.js(f"document.getElementById({toggle!r}).click()")
             self.page.wait_for(f"document.getElementById({toggle!r}).checked", toggle)
 
     def show(self, category: str, subcategory: str, text: str, toggle: str | None = None) -> None:
-        """Open the item whose row contains `text` (the eye button)."""
+        """Open the item whose row contains `text` (the eye button), after setting the switch."""
         self.open_list(category, subcategory)
         self.pick(toggle)
         i = self._row(text)
@@ -206,14 +206,14 @@ def test_report_shows_every_figure_table_and_sample_grid(tmp_path, monkeypatch):
         listed = sorted(Path(p).stem for sub in categories["Samples"].values() for p in sub)
         assert listed == sorted(grids)
         for key, g in grids.items():
-            toggle = f"toggle-model-{items.WHICH[g.which]}"        # before/after switch of a run's grids
-            spec = g.runs[0][0]
-            ui.show("Samples", spec, g.evaluate, toggle)
+            toggle = f"toggle-model-{items.WHICH[g.which]}"        # the fine-tuned/pretrained switch
+            spec, idx = g.runs[0]
+            ui.show("Samples", spec, f"{spec} run {idx} ", toggle)
             uri, shot = ui.image()
             assert data_uri_bytes(uri) == (Path("results/evaluate") / g.evaluate / f"samples_{g.which}.png").read_bytes()
             ok, why = nonblank(shot)
             assert ok, f"sample grid {key} renders blank: {why}"
-            caption = ui.caption("Samples", spec, g.evaluate, toggle)
+            caption = ui.caption("Samples", spec, f"{spec} run {idx} ", toggle)
             assert g.evaluate in caption and g.finetune in caption and spec in caption
             assert items.WHICH[g.which] in caption
 

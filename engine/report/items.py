@@ -104,11 +104,10 @@ def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
 
 def labels(plan: Plan, kind: str, name: str) -> dict[str, str]:
     """Columns of the report's result lists."""
-    if kind == "samples":
+    if kind == "samples":      # one row per run; `model` becomes the report's fine-tuned/pretrained switch
         g = sample_grids(plan)[name]
         spec, idx = g.runs[0]
-        return {"run": f"{spec} {idx}", "axes": one_line(_axes(plan, spec, idx)), "model": WHICH[g.which],
-                "evaluate": g.evaluate}
+        return {"run": f"{spec} run {idx} ({one_line(_axes(plan, spec, idx))})", "model": WHICH[g.which]}
     if kind == "index":
         return {"output": "index", "specs": str(len(plan.specs))}
     t = plan.targets[name]
