@@ -51,16 +51,20 @@ class Chromium:
         self.log = open(self.workdir / "chromium.log", "w")
         self.proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
                                       "about:blank"], stdout=self.log, stderr=subprocess.STDOUT)
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.time() + self.timeout
-        while not port_file.is_file() or not port_file.read_text().strip():
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise BrowserError(f"chromium did not start: see {self.workdir / 'chromium.log'}")
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        self.loop.run_until_complete(self._connect(port))
-        self.call("Page.enable")
-        self.call("Runtime.enable")
+        try:
+            port_file = profile / "DevToolsActivePort"
+            deadline = time.time() + self.timeout
+            while not port_file.is_file() or not port_file.read_text().strip():
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise BrowserError(f"chromium did not start: see {self.workdir / 'chromium.log'}")
+                time.sleep(0.05)
+            port = int(port_file.read_text().split()[0])
+            self.loop.run_until_complete(self._connect(port))
+            self.call("Page.enable")
+            self.call("Runtime.enable")
+        except BaseException:
+            self.__exit__(None, None, None)          # never leave a browser behind
+            raise
         return self
 
     def __exit__(self, *exc):

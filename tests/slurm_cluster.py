@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -142,6 +143,19 @@ def node_state(env) -> str:
     return p.stdout.strip() if p.returncode == 0 else f"sinfo failed: {p.stderr.strip()}"
 
 
+def _cancel_all(env, timeout: float = 20.0) -> None:
+    """Cancel every job of the test cluster and wait until none runs or completes."""
+    subprocess.run(["scancel", "--full", "--quiet", "--user", pwd.getpwuid(os.geteuid()).pw_name], env=env, capture_output=True,
+                   timeout=30)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        p = subprocess.run(["squeue", "-h", "-t", "PENDING,RUNNING,COMPLETING,SUSPENDED"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0 or not p.stdout.strip():
+            return
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def _one_at_a_time(timeout: float):
     """One test cluster per machine: /etc/slurm/slurm.conf is shared."""
@@ -200,6 +214,8 @@ def cluster(root: Path, timeout: float = 60.0):
                 raise SlurmUnavailable(f"the node never became idle (sinfo: {state!r})\n" + _log_tail(root))
             yield env
         finally:
+            if len(started) == 2:                    # no job step may outlive the cluster
+                _cancel_all(env)
             for pidfile in reversed(started):
                 pid = _pid(pidfile)
                 if pid:
