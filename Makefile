@@ -6,11 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 CORES ?= 2
+SCALE ?= smoke
+PROFILE ?= local
+SNAKEMAKE = $(BIN)/snakemake --profile profiles/$(PROFILE) --cores $(CORES)
+SLURM_PLUGIN := $(VENV)/slurm-plugin
 export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull fetch-models
+.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,12 +26,37 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 reproduce: setup
-	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config scale=default
+	$(SNAKEMAKE) --config scale=default
 
 smoke: setup
-	$(BIN)/snakemake --cores $(CORES) --show-failed-logs --config scale=smoke
+	$(SNAKEMAKE) --config scale=smoke
 
-test: setup
+# One self-contained HTML page with every table, figure and sample grid of SCALE (default:
+# smoke; `make report SCALE=default` after `make reproduce` reuses its results): runs what is
+# missing first. README, "Report".
+report: setup
+	$(SNAKEMAKE) --config scale=$(SCALE) --report build/report/$(SCALE).html --report-after-run report_items
+	@echo "report: build/report/$(SCALE).html ($$(du -h build/report/$(SCALE).html | cut -f1))"
+
+# The DAG of SCALE through SLURM from a login node (README, "Cluster"). The plugin lives in
+# $(SLURM_PLUGIN), on PYTHONPATH only here: with it importable every snakemake start queries
+# SLURM (about 10 s when no controller answers).
+cluster: setup slurm-plugin
+	PYTHONPATH=$(CURDIR)/$(SLURM_PLUGIN) $(BIN)/snakemake --profile profiles/slurm --config scale=$(SCALE)
+
+slurm-plugin: $(SLURM_PLUGIN)/.installed
+
+$(SLURM_PLUGIN)/.installed: requirements-slurm.lock $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --upgrade --target $(SLURM_PLUGIN) \
+		-r requirements-slurm.lock
+	touch $@
+
+# Debian packages the browser and SLURM tests need (chromium, slurm-wlm, munge): installed
+# when missing if root; otherwise listed (those tests then skip, except in CI).
+system-deps:
+	sh .ci/system-deps.sh
+
+test: setup slurm-plugin system-deps
 	$(BIN)/python -m pytest -q
 
 bench: setup

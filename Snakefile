@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
+from engine.launch import command as LAUNCH
 from engine.plan import build_plan
 
 SCALE = str(config.get("scale", "default"))
@@ -20,12 +21,20 @@ except (SpecError, SpecErrors) as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(EXIT_BAD_INPUT)
 
-ENGINE = f"{sys.executable} -m engine"
+PYTHON = sys.executable
+ENGINE = f"{PYTHON} -m engine"
+
+
+report: "rules/captions/workflow.rst"
 
 
 wildcard_constraints:
     job="[0-9a-f]{16}",
     name="[a-z0-9_-]+",
+
+
+localrules:
+    all,
 
 
 rule all:
@@ -40,3 +49,4 @@ include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/paper.smk"
+include: "rules/report.smk"

@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from . import distributed
 from .plan import RESULTS
 from .store import write_bytes_atomic
 
@@ -140,7 +141,7 @@ class Resume:
     def maybe_save(self, epoch: int, last_epoch: int, policy, optimizer, generator, extra: dict) -> None:
         """Checkpoint after `epoch` if it is a multiple of `every` (not after the last one:
         the result itself follows)."""
-        if self.every <= 0 or epoch % self.every or epoch >= last_epoch:
+        if self.every <= 0 or epoch % self.every or epoch >= last_epoch or not distributed.is_main():
             return
         try:
             save(self.path, stage=self.stage, h=self.hash, epoch=epoch, policy=policy, optimizer=optimizer,

@@ -40,28 +40,36 @@ def cmd_validate(args) -> int:
 
 # ----------------------------------------------------------------------------- plan
 def cmd_plan(args) -> int:
-    from .plan import build_plan
+    from . import status
+    from .plan import STAGE_ORDER, build_plan
     plan = build_plan(args.scale, files=_specs_arg(args.paths) if args.paths else None)
+    st = status.plan_status(plan)
     total_runs = sum(len(s.runs) for s in plan.specs)
     print(f"scale {plan.scale}: {len(plan.specs)} specs, {total_runs} runs, "
-          f"{len(plan.instances)} stage instances, {len(plan.jobs)} jobs, {len(plan.targets)} outputs")
+          f"{len(plan.instances)} stage instances ({status.counts(st.values())}), {len(plan.jobs)} jobs, "
+          f"{len(plan.targets)} outputs")
     for spec in plan.specs:
         axes = ", ".join(f"{a} × {len(v)}" for a, v in spec.axes.items())
         print(f"\n{spec.name} ({spec.doc.file}): {len(spec.runs)} runs ({axes})")
-        for stage in ("finetune", "evaluate"):
-            hs = sorted({plan.run_hash(r, stage) for r in spec.runs})
-            done = sum(plan.status(h) == "done" for h in hs)
-            print(f"  {stage:9s} {len(hs):4d} instances: {done} done, {len(hs) - done} pending")
+        for stage in STAGE_ORDER:
+            hs = sorted({h for r in spec.runs for h in plan.stage_hashes(r, stage)})
+            if hs:
+                print(f"  {stage:10s} {len(hs):4d} instances: {status.counts(st[h] for h in hs)}")
+        missing = status.missing_manifests(plan, spec.name)
+        if missing:
+            print(f"  jobs       {len(missing):4d} to run (no manifest; stored instances are reused)")
         if args.verbose:
             for r in spec.runs:
                 ax = " ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in r.axes.items())
-                st = " ".join(f"{s}:{plan.run_hash(r, s)}({plan.status(plan.run_hash(r, s))})"
-                              for s in ("finetune", "evaluate"))
-                print(f"    run {r.index:4d} {ax:40s} {st}")
+                sts = " ".join(f"{s}:{plan.run_hash(r, s)}({st[plan.run_hash(r, s)]})" for s in ("finetune", "evaluate"))
+                print(f"    run {r.index:4d} {ax:40s} {sts}")
         for t in plan.targets.values():
             if t.spec is spec:
                 exists = all(Path(f).exists() for f in t.files)
                 print(f"  {t.kind:6s} {t.name}: {'exists' if exists else 'missing'} ({t.files[0]})")
+    if any(v == "stale" for v in st.values()):
+        print("\nstale: stored by code that has changed since (README, 'Progress, logs and status'); "
+              "`engine verify HASH` reruns one and compares")
     return 0
 
 
@@ -100,16 +108,22 @@ def cmd_run(args) -> int:
     mod = stages.module(args.stage)
     if args.stage in ("table", "figure", "index"):
         if args.stage == "index":
-            mod.run(plan, None, Log())
+            _run_output(mod, plan, None, f"index of scale {args.scale}")
             return 0
         by_key = {t.key: t for t in plan.targets.values()}
         for key in args.hashes:
             if key not in by_key:
                 raise EngineError(f"no {args.stage} with key {key} at scale {args.scale}; the specs changed since "
                                   f"the workflow was planned: rerun snakemake")
-            mod.run(plan, by_key[key], Log())
+            t = by_key[key]
+            _run_output(mod, plan, t, f"{args.stage} {t.name} ({key}) of {t.spec.name} ({t.spec.doc.file}, "
+                                      f"{len(t.spec.runs)} runs)")
         return 0
-    from . import checkpoint               # (imports torch: not for tables, figures, the index)
+    from . import checkpoint, distributed  # (imports torch: not for tables, figures, the index)
+    main_rank = distributed.init() == 0    # under torchrun only rank 0 writes results, manifests and logs
+    say = print if main_rank else (lambda *a, **k: None)
+    if distributed.world() > 1:
+        say(f"data parallel: {distributed.world()} processes (torchrun, gloo); rank 0 writes", file=sys.stderr)
     computed, reused = [], []
     specs = {s.name: s for s in plan.specs}
     for i, h in enumerate(args.hashes, 1):
@@ -119,28 +133,54 @@ def cmd_run(args) -> int:
         spec, idx = inst.runs[0]
         run = next(r for s in plan.specs if s.name == spec for r in s.runs if r.index == idx)
         label = f"{spec} run {idx} (" + ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) + ")"
-        if store.is_complete(args.stage, h):
-            checkpoint.discard(args.stage, h)
+        if distributed.agree(store.is_complete(args.stage, h)):
+            if main_rank:
+                checkpoint.discard(args.stage, h)
             reused.append(h)
-            print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
+            say(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
             continue
-        print(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
+        say(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
         t1 = time.time()
         requested_by = [{"spec": n, "file": specs[n].doc.file, "run": j, "axes": specs[n].runs[j].axes}
                         for n, j in inst.runs]
         try:
-            with store.writing(inst, requested_by, run.config.model_dump(mode="json")) as tmp:
-                mod.run(inst, tmp, Log(prefix="  "))
+            with (store.writing(inst, requested_by, run.config.model_dump(mode="json")) if main_rank
+                  else distributed.scratch()) as tmp:
+                mod.run(inst, tmp, Log(prefix="  ", quiet=not main_rank))
         except Exception as e:
             raise EngineError(f"{args.stage} {h} of {label} failed: {type(e).__name__}: {e}") from e
-        checkpoint.discard(args.stage, h)      # the result is complete: its resume area goes
+        if main_rank:
+            checkpoint.discard(args.stage, h)  # the result is complete: its resume area goes
         computed.append(h)
-        print(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
-    if args.manifest and os.environ.get("RANK", "0") == "0":     # torchrun: process 0 writes it
+        say(f"    finished in {time.time() - t1:.1f}s", file=sys.stderr)
+    if not main_rank:
+        return 0
+    if args.manifest:
         store.write_json_atomic(Path(args.manifest), {"stage": args.stage, "instances": list(args.hashes),
                                                      "computed": computed, "reused": reused,
                                                      "seconds": round(time.time() - t0, 2)})
     print(f"{args.stage}: {len(computed)} computed, {len(reused)} reused in {time.time() - t0:.1f}s", file=sys.stderr)
+    return 0
+
+
+def _run_output(mod, plan, target, what: str) -> None:
+    """Run a table, figure or index stage; a failure names the output, its spec and runs."""
+    from .stages.common import Log
+    try:
+        mod.run(plan, target, Log())
+    except (SpecError, SpecErrors):
+        raise
+    except EngineError as e:
+        raise EngineError(f"{what} failed: {e}") from e
+    except Exception as e:
+        raise EngineError(f"{what} failed: {type(e).__name__}: {e}") from e
+
+
+# ----------------------------------------------------------------------------- report-item
+def cmd_report_item(args) -> int:
+    from .plan import build_plan
+    from .report import items
+    items.write(build_plan(args.scale), args.kind, args.name or "", Path(args.output))
     return 0
 
 
@@ -279,6 +319,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--scale", default="default", choices=SCALES)
     r.add_argument("--manifest", help="write a job manifest here when done")
     r.set_defaults(fn=cmd_run)
+    ri = sub.add_parser("report-item", help="write one item of the HTML report (what rules/report.smk calls)")
+    ri.add_argument("kind", choices=["table", "figure", "samples", "index"])
+    ri.add_argument("name", nargs="?", help="output name (samples: EVALUATEHASH_finetuned|pretrained)")
+    ri.add_argument("--scale", default="default", choices=SCALES)
+    ri.add_argument("-o", "--output", required=True)
+    ri.set_defaults(fn=cmd_report_item)
     s = sub.add_parser("show", help="config and metrics of a stored result")
     s.add_argument("hash")
     s.set_defaults(fn=cmd_show)
@@ -319,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), file=sys.stderr)
         return EXIT_BAD_INPUT
     except EngineError as e:
-        print(f"engine: error: {e}", file=sys.stderr)
+        from .distributed import rank_tag
+        print(f"engine: error{rank_tag()}: {e}", file=sys.stderr)
         return 1
 
 

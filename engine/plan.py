@@ -133,7 +133,7 @@ class Job:
     threads: int
     mem_mb: int
     gpus: int = 0
-    processes: int = 1              # > 1: the rule launches the stage with torchrun
+    processes: int = 1              # > 1: the rule launches torchrun (engine/launch.py)
     runtime_min: int = 30
 
     @property

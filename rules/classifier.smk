@@ -8,8 +8,10 @@ rule classifier:
         "logs/classifier/{job}.log",
     params:
         hashes=lambda wc: " ".join(PLAN.jobs[wc.job].hashes),
-    threads: 2
+    threads: lambda wc: PLAN.jobs[wc.job].threads
     resources:
         mem_mb=lambda wc: PLAN.jobs[wc.job].mem_mb,
+        runtime=lambda wc: PLAN.jobs[wc.job].runtime_min,
+        gpu=lambda wc: PLAN.jobs[wc.job].gpus,
     shell:
         "{ENGINE} run classifier {params.hashes} --scale {SCALE} --manifest {output} > {log} 2>&1"

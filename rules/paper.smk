@@ -3,6 +3,13 @@
 PAPER = str(__import__("engine.plan", fromlist=["paper_dir"]).paper_dir(SCALE))
 
 
+# cheap: on a cluster (profiles/slurm) they run on the submitting host, not through sbatch
+localrules:
+    table,
+    figure,
+    index,
+
+
 rule table:
     input:
         lambda wc: PLAN.targets[wc.name].inputs,

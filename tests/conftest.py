@@ -52,3 +52,55 @@ def snakemake(*args, cwd, check=True, env=None):
 @pytest.fixture
 def project(tmp_path):
     return copy_project(tmp_path)
+
+
+def require(problem: str | None) -> None:
+    """Skip a test that needs a system tool or root when `problem` says why it cannot run,
+    except in CI ($CI set, as .ci/run does), where the test fails instead: CI must not skip it."""
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI: this test must run; .ci/system-deps.sh installs the packages as root)")
+        pytest.skip(problem)
+
+
+# A digits run small enough for workflow tests (seconds per stage): class-conditional UNet,
+# classifier reward, judge, sample grids; one table and one curve figure.
+TINY_DIGITS = """name: {name}
+extends: base/digits.yaml
+title: "Tiny digits run (tests)"
+sampler: {{kind: gddim, steps: 4, stochasticity: 1.0}}
+seeds: [0]
+claims: []
+scales:
+  smoke:
+    model.pretrain.steps: 3
+    model.pretrain.batch_size: 16
+    reward.model.steps: 3
+    reward.model.batch_size: 16
+    evaluation.judge.steps: 3
+    evaluation.judge.batch_size: 16
+    algorithm.epochs: 2
+    algorithm.batch_size: 8
+    curve.every: 1
+    curve.samples: 16
+    evaluation.samples: 20
+outputs:
+  tables: [{{name: {name}_table, rows: [sampler.stochasticity], metrics: [reward_ode, gap, judge_accuracy]}}]
+  figures: [{{name: {name}_curve, x: epoch, y: gap}}]
+{extra}"""
+
+
+SMOKE_GAUSSIAN = ("gaussian_vp_gap.yaml", "gaussian_ve_gap.yaml")
+
+
+def add_specs(project: Path, gaussian=SMOKE_GAUSSIAN, digits: str | None = None, extra: str = "") -> Path:
+    """Put Gaussian specs of specs/ (file names) and/or a tiny digits spec named `digits` into project/specs."""
+    specs = project / "specs"
+    (specs / "base").mkdir(parents=True, exist_ok=True)
+    for base in ("gaussian.yaml", "digits.yaml"):
+        shutil.copy2(ROOT / "specs" / "base" / base, specs / "base" / base)
+    for name in gaussian or ():
+        shutil.copy2(ROOT / "specs" / name, specs / name)
+    if digits:
+        (specs / f"{digits}.yaml").write_text(TINY_DIGITS.format(name=digits, extra=extra))
+    return project

@@ -12,7 +12,6 @@ import math
 
 import torch
 
-from .. import distributed
 from .advantages import PerPromptStats, batch_normalize
 from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, ppo_update,
                               trainable_parameters)
@@ -36,12 +35,11 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         batch = collect(policy, stds, cfg.batch_size, generator, reward_fn)
         check_finite("reward", batch.rewards, epoch)
         check_finite("log-probability", batch.logps[trainable], epoch)
-        rewards, prompts = distributed.gather(batch.rewards), distributed.gather(batch.prompts)  # all processes
-        if prompts is not None:
-            adv = tracker.normalize(prompts.tolist(), rewards)
+        if batch.prompts is not None:
+            adv = tracker.normalize(batch.prompts.tolist(), batch.rewards)
         else:
-            adv = batch_normalize(rewards)
-        adv = cfg.advantage_sign * distributed.local_part(adv).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
+            adv = batch_normalize(batch.rewards)
+        adv = cfg.advantage_sign * adv.clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
         stats = EpochStats(reward_mean=batch.rewards.mean().item())
         for _ in range(cfg.inner_epochs):
             perm = torch.randperm(cfg.batch_size, generator=generator)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import distributed
 from ..errors import NumericalFault
 from ..samplers.gddim import log_prob, sample_chain, step_mean
 
@@ -24,12 +25,18 @@ class Batch:
 
 
 def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
+    """A batch of n chains. Data parallel: each rank denoises its rows, then all rows are gathered."""
     if prompts is None and hasattr(policy, "sample_prompts"):
         prompts = policy.sample_prompts(n, generator)
+    rows = distributed.local_rows(n)
+    mine = prompts[rows] if prompts is not None else None
     with torch.no_grad():
-        x_T = policy.prior(n, generator)
-        out = sample_chain(lambda x, k: policy.eps(x, k, prompts), policy.a, policy.s, stds, x_T, generator)
-        return Batch(out["xs"], out["logps"], reward_fn(out["x0"], prompts), prompts)
+        x_T = policy.prior(n, generator)[rows]
+        out = sample_chain(lambda x, k: policy.eps(x, k, mine), policy.a, policy.s, stds, x_T, generator,
+                           draw=distributed.noise_rows(n))
+        rewards = reward_fn(out["x0"], mine)
+        return Batch(distributed.gather_rows(out["xs"], 1), distributed.gather_rows(out["logps"], 1),
+                     distributed.gather_rows(rewards), prompts)
 
 
 def _shape(x):
@@ -86,19 +93,22 @@ def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, upda
 
     A policy may bound memory with `steps_per_backward`: the steps then go through backward in
     chunks, each chunk's mean loss weighted by its share of the steps, which sums to the same
-    gradient as one pass (by default all steps go in one pass)."""
+    gradient as one pass (by default all steps go in one pass). Data parallel: each rank takes
+    its share of `mb`; gradients and statistics are summed over ranks, weighted by the shares."""
+    mb, weight = distributed.shard(mb)
     opt.zero_grad()
     out = {"loss": 0.0, "kl": 0.0, "clipfrac": 0.0}
     for part in steps.split(max(1, getattr(policy, "steps_per_backward", len(steps)))):
         w = len(part) / len(steps)
         loss, kl, clipfrac = _ppo_loss(policy, batch, adv, mb, part, stds, cfg)
-        check_finite("loss", loss, epoch, update)
+        check_finite("loss", distributed.reduce_scalar(loss, weight), epoch, update)
         (w * loss).backward()
         for k, v in (("loss", loss), ("kl", kl), ("clipfrac", clipfrac)):
             out[k] += w * v.item()
-    torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], cfg.max_grad_norm)
+    distributed.reduce_gradients(trainable_parameters(policy), weight)
+    torch.nn.utils.clip_grad_norm_(trainable_parameters(policy), cfg.max_grad_norm)
     opt.step()
-    return out
+    return distributed.reduce_stats(out, weight)
 
 
 def trainable_parameters(policy):

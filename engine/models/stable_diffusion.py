@@ -197,11 +197,10 @@ def _load_adapter(unet, directory) -> None:
 
 def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
     """The policy of a run config: pretrained pipeline + fresh LoRA (or the trained adapter in
-    `lora_weights`, a directory holding lora.safetensors). Joins the process group under torchrun."""
+    `lora_weights`, a directory holding lora.safetensors), on this process's device."""
     from peft import LoraConfig
 
     from .. import distributed
-    distributed.init()
     device = distributed.device()
     m = cfg.model
     parts = load_components(m)
@@ -225,7 +224,5 @@ def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
         _load_adapter(unet, lora_weights)
     policy = StableDiffusionPolicy(unet, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"],
                                    m, cfg.data.prompts, cfg.sampler.steps, device, dtype)
-    if lora_weights is None:
-        distributed.average_gradients([p for p in unet.parameters() if p.requires_grad])
     return policy
 

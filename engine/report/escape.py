@@ -7,7 +7,9 @@ Markdown, no commands or math mode in LaTeX, no mathtext in matplotlib.
 from __future__ import annotations
 
 import re
+import string
 
+_PUNCT = frozenset(string.punctuation)
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -38,6 +40,12 @@ def md_cell(text: str) -> str:
 def tex(text: str) -> str:
     """LaTeX text mode: every special character escaped, in one pass."""
     return "".join(_TEX.get(c, c) for c in one_line(text))
+
+
+def rst(text: str) -> str:
+    """One line of reStructuredText (report captions): every ASCII punctuation character
+    backslash-escaped, so no markup, role, directive (`.. raw::`) or list can start."""
+    return "".join("\\" + c if c in _PUNCT else c for c in one_line(text))
 
 
 def mpl(text: str) -> str:

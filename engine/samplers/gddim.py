@@ -49,13 +49,19 @@ def log_prob(x_p, mean, std, batch_dims: int = 1):
     return lp.flatten(batch_dims).sum(-1)
 
 
-def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True):
+def _randn(shape, generator, dtype):
+    return torch.randn(shape, generator=generator, dtype=dtype)
+
+
+def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=None):
     """Run the whole chain from level T to 0.
 
     eps_fn(x, k) predicts eps at level k+1 (k = T-1 ... 0). Returns a dict with
     xs [T+1, n, ...] (xs[k] is the sample at level k), logps [T, n] (0 where std = 0)
-    and x0. With record=False only x0 is kept.
+    and x0. With record=False only x0 is kept. draw(shape, generator, dtype) gives the step
+    noise (default torch.randn; a data-parallel rank draws the whole batch's, engine/distributed.py).
     """
+    draw = draw or _randn
     T = len(stds)
     x = x_T
     xs = [None] * (T + 1) if record else None
@@ -66,8 +72,7 @@ def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True):
         eps = eps_fn(x, k)
         std = stds[k]
         # drawn on the CPU generator and moved, so a GPU run replays the same noise
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if std > 0 \
-            else torch.zeros_like(x)
+        noise = draw(x.shape, generator, x.dtype).to(x.device) if std > 0 else torch.zeros_like(x)
         x_new, mean = step(x, eps, a[k + 1], s[k + 1], a[k], s[k], std, noise)
         if record:
             xs[k] = x_new

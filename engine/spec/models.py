@@ -345,12 +345,15 @@ class Evaluation(Strict):
 
 
 class Resources(Strict):
-    """Scheduling hints; never hashed."""
+    """Scheduling hints; never hashed. Snakemake's local scheduler and the SLURM profile
+    read them per job (threads = CPUs of the whole job, all its processes together)."""
     threads: int = Field(2, ge=1, le=256)
     mem_mb: int = Field(2000, ge=100)
     gpus: int = Field(0, ge=0, le=64)
-    processes: int = Field(1, ge=1, le=1024)     # training processes (torchrun, one per GPU); SD family only
-    runtime_min: int = Field(30, ge=1)
+    runtime_min: int = Field(30, ge=1)         # time limit of the job (a batched job: the largest)
+    # training processes (torchrun, data parallel): the numbers agree with 1 process up to float
+    # reduction order (README, "Cluster"); only the finetune stage uses more than one
+    processes: int = Field(1, ge=1, le=64)
     # save a resume checkpoint every this many training epochs (0: never); numbers do not depend on it
     checkpoint_every: int = Field(25, ge=0, le=1_000_000)
 
@@ -487,23 +490,20 @@ def combination_errors(cfg: RunConfig) -> list[tuple[str, str]]:
 
 
 def _process_errors(cfg: RunConfig) -> list[tuple[str, str]]:
-    """Multi-process training splits each epoch's samples evenly over the processes (SD family only)."""
+    """Multi-process training splits every minibatch over the processes (engine/distributed.py)."""
     n = cfg.resources.processes
     if n == 1:
         return []
-    if cfg.model.kind != "stable_diffusion":
-        return [("resources.processes", f"multi-process training ({n} processes) is implemented for the "
-                                        f"stable_diffusion family only")]
     if cfg.resources.gpus and n > cfg.resources.gpus:
         return [("resources.processes", f"{n} processes need at least {n} GPUs (resources.gpus is "
                                         f"{cfg.resources.gpus})")]
     alg = cfg.algorithm
-    if alg.kind == "ddpo" and alg.batch_size % (n * alg.minibatches):
-        return [("algorithm.batch_size", f"batch_size {alg.batch_size} must be divisible by processes x "
-                                         f"minibatches = {n} x {alg.minibatches}")]
-    if alg.kind == "mixgrpo" and alg.prompts_per_epoch % n:
-        return [("algorithm.prompts_per_epoch", f"prompts_per_epoch {alg.prompts_per_epoch} must be divisible "
-                                                f"by the {n} processes (each samples whole groups)")]
+    if alg.kind == "ddpo" and alg.batch_size // alg.minibatches < n:
+        return [("algorithm.batch_size", f"each of the {alg.minibatches} minibatches has "
+                                         f"{alg.batch_size // alg.minibatches} chains, fewer than the {n} processes")]
+    if alg.kind == "mixgrpo" and alg.prompts_per_epoch * alg.group_size < n:
+        return [("algorithm.prompts_per_epoch", f"an epoch's {alg.prompts_per_epoch * alg.group_size} chains "
+                                                f"are fewer than the {n} processes")]
     return []
 
 

@@ -6,7 +6,7 @@ import json
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import store
+from .. import progress, store
 from ..models.classifiers import build_classifier
 from ..spec.models import Classifier
 from . import data as data_stage
@@ -22,6 +22,7 @@ def run(instance, out_dir, log) -> dict:
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     n = len(d["train_x"])
+    bar = progress.bar(cfg.steps, "classifier", unit="step")
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
         x = d["train_x"][idx] + 0.05 * torch.randn(cfg.batch_size, *d["train_x"].shape[1:], generator=g)
@@ -29,8 +30,10 @@ def run(instance, out_dir, log) -> dict:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        bar.update(1)
         if step % max(1, cfg.steps // 5) == 0:
             log(f"step {step}/{cfg.steps} loss {loss.item():.4f}")
+    bar.close()
     net.eval()
     with torch.no_grad():
         acc = (net(d["test_x"]).argmax(1) == d["test_y"]).float().mean().item()

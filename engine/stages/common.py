@@ -11,7 +11,8 @@ from ..spec.models import GDDIMSampler, RunConfig
 
 
 def setup_torch(threads: int = 2) -> None:
-    torch.set_num_threads(threads)
+    from ..distributed import world
+    torch.set_num_threads(max(1, threads // world()))     # torchrun ranks share the job's CPUs
     torch.use_deterministic_algorithms(True)
 
 
@@ -58,11 +59,15 @@ def reward_for(cfg: RunConfig, upstream: dict, policy):
 
 
 class Log:
-    """Progress lines with elapsed time, flushed at once (they go to the rule's log file)."""
+    """Progress lines with elapsed time, flushed at once (they go to the rule's log file).
+    quiet: say nothing (data-parallel ranks other than 0)."""
 
-    def __init__(self, prefix: str = ""):
+    def __init__(self, prefix: str = "", quiet: bool = False):
         self.t0 = time.time()
         self.prefix = prefix
+        self.quiet = quiet
 
     def __call__(self, msg: str) -> None:
+        if self.quiet:
+            return
         print(f"[{time.time() - self.t0:7.1f}s] {self.prefix}{msg}", file=sys.stderr, flush=True)

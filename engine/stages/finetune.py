@@ -4,9 +4,9 @@ Writes the fine-tuned weights (policy.safetensors for the Gaussian family, unet/
 UNet, unet/lora.safetensors for Stable Diffusion), curve.json (E[r] under the ODE and the
 training sampler every `curve.every` epochs; epoch 0 = pretrained) and metrics.json (the last
 curve point and the last epoch's training statistics). Under torchrun (engine/distributed.py)
-every process trains on its share of the samples and process 0 logs and stores. Single-process
-runs checkpoint every `resources.checkpoint_every` epochs into the resume area
-(engine/checkpoint.py) and resume from there after a kill.
+every process computes its share of the samples and gradients and process 0 logs and stores.
+Runs checkpoint every `resources.checkpoint_every` epochs into the resume area
+(engine/checkpoint.py; process 0 writes, every process restores) and resume from there after a kill.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 import torch
 from safetensors.torch import save_file
 
-from .. import checkpoint, distributed
+from .. import checkpoint, progress
 from ..algorithms import ddpo, mixgrpo
 from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
@@ -31,7 +31,7 @@ def run(instance, out_dir, log: Log) -> dict:
     cfg = finetune_config(instance.config, upstream)
     setup_torch()
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(distributed.rank_seed(cfg.seed))   # = cfg.seed in one process
+    gen = torch.Generator().manual_seed(cfg.seed)     # the same on every torchrun rank (engine/distributed.py)
     policy = build_policy_for(cfg, upstream, gen)
     reward = reward_for(cfg, upstream, policy)
     train_stds, ode_stds = sampler_stds(cfg, policy)
@@ -40,8 +40,6 @@ def run(instance, out_dir, log: Log) -> dict:
     curve = []
 
     def point(epoch):
-        if not distributed.is_main():          # under torchrun, process 0 logs the curve
-            return
         m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
         m["epoch"] = epoch
         m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
@@ -54,7 +52,7 @@ def run(instance, out_dir, log: Log) -> dict:
 
     last = {}
     opt = ddpo.make_optimizer(policy, cfg.algorithm)
-    every = instance.resources.checkpoint_every if distributed.world_size() == 1 else 0   # one writer
+    every = instance.resources.checkpoint_every
     resume = checkpoint.Resume(instance, every, log)
     start, saved = resume.restore(policy, opt, gen) or (0, None)
     if saved:
@@ -63,16 +61,18 @@ def run(instance, out_dir, log: Log) -> dict:
     else:
         point(0)
 
+    bar = progress.bar(cfg.algorithm.epochs, "finetune", unit="epoch", initial=start)
+
     def on_epoch(epoch, stats):
+        bar.update(1)
         last.update(stats, epoch=epoch)
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
         resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen, {"curve": curve, "last": last})
 
-    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, distributed.local_algorithm(cfg.algorithm), gen,
-                                         on_epoch=on_epoch, start_epoch=start, optimizer=opt)
-    if not distributed.is_main():
-        return {}
+    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
+                                         start_epoch=start, optimizer=opt)
+    bar.close()
     if cfg.model.kind == "gaussian_score":
         save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
                   str(out_dir / "policy.safetensors"))

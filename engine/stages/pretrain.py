@@ -10,6 +10,7 @@ import time
 
 import torch
 
+from .. import progress
 from ..models.unet import alphas_cumprod, build_unet
 from ..spec.models import UNetModel
 from . import data as data_stage
@@ -30,6 +31,7 @@ def run(instance, out_dir, log) -> dict:
     ac = alphas_cumprod(pre).float()
     g = torch.Generator().manual_seed(pre.seed)
     t0, running = time.time(), None
+    bar = progress.bar(pre.steps, "pretrain", unit="step")
     for step in range(1, pre.steps + 1):
         idx = torch.randint(0, len(x_all), (pre.batch_size,), generator=g)
         x0, y = x_all[idx], y_all[idx]
@@ -51,8 +53,10 @@ def run(instance, out_dir, log) -> dict:
             for pe, p in zip(ema.parameters(), unet.parameters()):
                 pe.lerp_(p, 1 - decay)
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.update(1)
         if step % max(1, pre.steps // 10) == 0:
             log(f"step {step}/{pre.steps} loss {running:.4f} ({step / (time.time() - t0):.1f} steps/s)")
+    bar.close()
     ema.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
     metrics = {"final_loss": running, "steps": pre.steps, "params": sum(p.numel() for p in unet.parameters()),
                "seconds": round(time.time() - t0, 1)}

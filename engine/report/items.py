@@ -1,0 +1,150 @@
+"""The items of the HTML report (`make report`): every table, figure and sample grid of one
+scale, and the paper index with its claims, each a file under build/report/<scale>/ that
+rules/report.smk marks with Snakemake's report() (categories Tables, Figures, Samples,
+Overview; one subcategory per spec) and captions with its spec and run hashes.
+
+- table NAME:   the generated Markdown table as a standalone HTML page;
+- figure NAME:  the PNG of paper/.../figures/NAME.png;
+- samples H_W:  the sample grid results/evaluate/H/samples_W.png (W: finetuned or pretrained,
+                digits family), read through the store's sha256 check;
+- index:        paper/.../README.md (every output and the claims' verdicts) as HTML.
+
+Captions are reStructuredText with all spec text escaped (report/escape.py: rst). No torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EngineError
+from ..plan import Plan, result_dir
+from .escape import one_line, rst
+
+ROOT = Path("build") / "report"
+WHICH = {"finetuned": "fine-tuned", "pretrained": "pretrained"}
+
+
+def item_dir(scale: str) -> Path:
+    return ROOT / scale
+
+
+def report_file(scale: str) -> Path:
+    """Where `make report` writes the self-contained page."""
+    return ROOT / f"{scale}.html"
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    evaluate: str                     # evaluate instance hash
+    which: str                        # finetuned | pretrained
+    finetune: str
+    runs: tuple[tuple[str, int], ...]  # (spec, run index) that asked for it
+
+    @property
+    def key(self) -> str:
+        return f"{self.evaluate}_{self.which}"
+
+
+def sample_grids(plan: Plan) -> dict[str, SampleGrid]:
+    """The sample grids the plan's evaluations write (those with a judge: the image families)."""
+    out = {}
+    for h, inst in plan.instances.items():
+        if inst.stage != "evaluate" or "judge" not in inst.roles:
+            continue
+        for which in WHICH:
+            g = SampleGrid(h, which, inst.upstream_by_role()["finetune"], tuple(inst.runs))
+            out[g.key] = g
+    return out
+
+
+def paths(plan: Plan) -> dict[str, list[str]]:
+    """Every report item's file, by kind."""
+    d = item_dir(plan.scale)
+    t = plan.targets.values()
+    return {"table": [str(d / "tables" / f"{x.name}.html") for x in t if x.kind == "table"],
+            "figure": [str(d / "figures" / f"{x.name}.png") for x in t if x.kind == "figure"],
+            "samples": [str(d / "samples" / f"{k}.png") for k in sorted(sample_grids(plan))],
+            "index": [str(d / "index.html")] if plan.targets else []}
+
+
+# ----------------------------------------------------------------------------- captions
+def _spec_of(plan: Plan, name: str):
+    return next(s for s in plan.specs if s.name == name)
+
+
+def _axes(plan: Plan, spec: str, index: int) -> str:
+    run = _spec_of(plan, spec).runs[index]
+    return ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) or "one run"
+
+
+def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
+    """The caption fields of one item (rules/captions/item.rst), every one escaped for rst."""
+    if kind in ("table", "figure"):
+        t = plan.targets[name]
+        stage = "finetune" if kind == "figure" and t.cfg.x == "epoch" else "evaluate"
+        runs = sorted({plan.run_hash(r, stage) for r in t.spec.runs})
+        return {"title": rst(f"{name}: {t.cfg.caption or t.spec.header.title or t.spec.name}"),
+                "spec": rst(t.spec.name), "spec_file": rst(t.spec.doc.file), "scale": rst(plan.scale),
+                "key": rst(t.key), "runs": rst(f"{len(runs)} {stage} runs: " + " ".join(runs))}
+    if kind == "samples":
+        g = sample_grids(plan)[name]
+        spec, idx = g.runs[0]
+        asked = "; ".join(f"{s} run {i} ({_axes(plan, s, i)})" for s, i in g.runs)
+        return {"title": rst(f"Samples of the {WHICH[g.which]} model (ODE sampler, one column per class): {asked}"),
+                "spec": rst(spec), "spec_file": rst(_spec_of(plan, spec).doc.file), "scale": rst(plan.scale),
+                "key": rst(g.evaluate), "runs": rst(f"evaluate {g.evaluate}, finetune {g.finetune}")}
+    if kind == "index":
+        specs = ", ".join(s.name for s in plan.specs)
+        return {"title": rst(f"Every output of scale {plan.scale} and the claims' verdicts, computed from the results"),
+                "spec": rst(specs), "spec_file": rst(", ".join(s.doc.file for s in plan.specs)),
+                "scale": rst(plan.scale), "key": rst(" ".join(sorted(t.key for t in plan.targets.values()))),
+                "runs": rst(f"{sum(len(s.runs) for s in plan.specs)} runs")}
+    raise ValueError(f"unknown report item kind {kind!r}")
+
+
+def labels(plan: Plan, kind: str, name: str) -> dict[str, str]:
+    """Columns of the report's result lists."""
+    if kind == "samples":      # one row per run; `model` becomes the report's fine-tuned/pretrained switch
+        g = sample_grids(plan)[name]
+        spec, idx = g.runs[0]
+        return {"run": f"{spec} run {idx} ({one_line(_axes(plan, spec, idx))})", "model": WHICH[g.which]}
+    if kind == "index":
+        return {"output": "index", "specs": str(len(plan.specs))}
+    t = plan.targets[name]
+    return {"output": name, "spec": t.spec.name, "runs": str(len(t.spec.runs))}
+
+
+def subcategory(plan: Plan, kind: str, name: str) -> str:
+    if kind == "samples":
+        return sample_grids(plan)[name].runs[0][0]
+    if kind == "index":
+        return plan.scale
+    return plan.targets[name].spec.name
+
+
+# ----------------------------------------------------------------------------- writing
+def write(plan: Plan, kind: str, name: str, out: Path) -> None:
+    """Write one item (what the report rules run)."""
+    from ..store import verify_files, write_bytes_atomic
+    from .html import markdown_page
+    if kind in ("table", "figure") and getattr(plan.targets.get(name), "kind", None) != kind:
+        raise EngineError(f"no {kind} {name!r} at scale {plan.scale}; the specs changed: rerun snakemake")
+    if kind == "table":
+        src = Path(plan.targets[name].files[0])
+        write_bytes_atomic(out, markdown_page(src.read_text(), name).encode())
+    elif kind == "figure":
+        write_bytes_atomic(out, Path(plan.targets[name].files[0]).read_bytes())
+    elif kind == "samples":
+        g = sample_grids(plan).get(name)
+        if g is None:
+            raise EngineError(f"no sample grid {name} at scale {plan.scale}; the specs changed: rerun snakemake")
+        files = verify_files("evaluate", g.evaluate)["files"]
+        rel = f"samples_{g.which}.png"
+        if rel not in files:
+            raise EngineError(f"evaluate {g.evaluate} has no {rel}")
+        write_bytes_atomic(out, (result_dir("evaluate", g.evaluate) / rel).read_bytes())
+    elif kind == "index":
+        index = Path(plan.index_file)
+        write_bytes_atomic(out, markdown_page(index.read_text(), f"outputs ({plan.scale})", index.parent).encode())
+    else:
+        raise ValueError(f"unknown report item kind {kind!r}")
