@@ -47,19 +47,23 @@ def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536):
     return torch.cat(out), prompts
 
 
-def expected_reward(policy, stds, reward, method, samples=10_000, seed=0) -> tuple[float, float]:
-    """(E[r], standard error)."""
+def expected_reward(policy, stds, reward, method, samples=10_000, seed=0, keep=None) -> tuple[float, float]:
+    """(E[r], standard error). keep: a dict that receives x0, prompts and the per-chain rewards
+    (Monte Carlo only)."""
     if method == "exact":
         with torch.no_grad():
             m, v = policy.exact_moments(stds)
             return float(reward.expectation(m, v)), 0.0
     x0, prompts = sample_x0(policy, stds, samples, seed)
     r = reward(x0, prompts)
+    if keep is not None:
+        keep.update(x0=x0, prompts=prompts, rewards=r)
     return float(r.mean()), float(r.std() / math.sqrt(len(r)))
 
 
-def reward_gap_metrics(policy, ode_stds, train_stds, reward, method, samples, seed) -> dict:
-    ode, ode_se = expected_reward(policy, ode_stds, reward, method, samples, seed)
+def reward_gap_metrics(policy, ode_stds, train_stds, reward, method, samples, seed, keep=None) -> dict:
+    """keep: a dict that receives the ODE sampler's x0, prompts and per-chain rewards (Monte Carlo)."""
+    ode, ode_se = expected_reward(policy, ode_stds, reward, method, samples, seed, keep)
     sde, sde_se = expected_reward(policy, train_stds, reward, method, samples, seed + 1)
     return {"reward_ode": ode, "reward_ode_se": ode_se, "reward_sde": sde, "reward_sde_se": sde_se,
             "gap": ode - sde, "gap_se": math.hypot(ode_se, sde_se)}

@@ -15,7 +15,7 @@ from pathlib import Path
 ENGINE_DIR = Path(__file__).resolve().parent.parent
 FINGERPRINTS = Path(__file__).resolve().parent / "fingerprints.json"
 
-VERSIONS = {"data": 1, "classifier": 1, "pretrain": 1, "finetune": 2, "evaluate": 2, "table": 1, "figure": 1,
+VERSIONS = {"data": 1, "classifier": 1, "pretrain": 1, "finetune": 2, "evaluate": 3, "table": 1, "figure": 1,
             "index": 1}
 
 # the code each stage's numbers depend on (files or packages, relative to engine/)

@@ -3,7 +3,8 @@
 reward_ode / reward_sde: E[r] of the fine-tuned policy under the ODE (lambda = 0) and the
 training sampler; *_pretrained the same for the pretrained model; gap = ode - sde;
 improvement = reward_ode - reward_ode_pretrained. Exact for Gaussian data, else Monte
-Carlo on `evaluation.samples` fixed initial noises with standard errors (*_se).
+Carlo on `evaluation.samples` fixed initial noises with standard errors (*_se; improvement_se
+is paired: both policies see the same noises).
 Image families add, from a judge that is not the reward: judge accuracy on the prompted
 class and diversity (mean pairwise distance of judge features within a class), both on
 ODE samples, and before/after sample grids. MixGRPO adds reward_window: the mixed
@@ -19,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from .. import store
-from ..evaluation import resolve_method, reward_gap_metrics, sample_x0
+from ..evaluation import resolve_method, reward_gap_metrics
 from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
 
 
@@ -50,11 +51,16 @@ def run(instance, out_dir, log: Log) -> dict:
     reward = reward_for(cfg, ft_up, ft)
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
-    metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"])
-    metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"]),
-                           "_pretrained"))
+    ode = {"": {}, "_pretrained": {}}          # the ODE samples of each policy (same noises), reused below
+    metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"], ode[""])
+    metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"],
+                                              ode["_pretrained"]), "_pretrained"))
     metrics["improvement"] = metrics["reward_ode"] - metrics["reward_ode_pretrained"]
-    metrics["improvement_se"] = math.hypot(metrics["reward_ode_se"], metrics["reward_ode_pretrained_se"])
+    if ode[""]:        # Monte Carlo: paired over the shared initial and step noises
+        diff = ode[""]["rewards"] - ode["_pretrained"]["rewards"]
+        metrics["improvement_se"] = float(diff.std() / math.sqrt(len(diff)))
+    else:
+        metrics["improvement_se"] = 0.0
     metrics["method"] = method
     if cfg.algorithm.kind == "mixgrpo":
         from ..algorithms.mixgrpo import mixed_stds, window_steps
@@ -69,8 +75,8 @@ def run(instance, out_dir, log: Log) -> dict:
     if "judge" in up:
         from .classifier import load as load_classifier
         judge = load_classifier(up["judge"])
-        for name, pol in (("", ft), ("_pretrained", pre)):
-            x0, prompts = sample_x0(pol, ode_stds, ev["samples"], ev["seed"])
+        for name in ("", "_pretrained"):
+            x0, prompts = ode[name]["x0"], ode[name]["prompts"]        # = sample_x0(policy, ode_stds, ...)
             metrics.update(_rename(judge_metrics(judge, x0, prompts), name))
             save_grid(x0, prompts, out_dir / f"samples{name or '_finetuned'}.png")
     log(f"{method}: ode {metrics['reward_ode']:.4f} sde {metrics['reward_sde']:.4f} gap {metrics['gap']:+.4f} "
