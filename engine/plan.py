@@ -175,7 +175,10 @@ class Plan:
         return str(paper_dir(self.scale) / "README.md")
 
     def all_files(self) -> list[str]:
+        """What `snakemake` builds: every output, the index, and every job's manifest (so a spec
+        without outputs, such as the RL checks of tests/specs/, still runs)."""
         files = [f for t in self.targets.values() for f in t.files]
+        files += sorted(str(j.manifest) for j in self.jobs.values())
         return files + [self.index_file] if self.targets else files
 
     def status(self, h: str) -> str:
