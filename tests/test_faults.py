@@ -178,3 +178,46 @@ def test_overflow_in_a_spec_reaches_the_snakemake_log(tmp_path):
     assert not (project / "results" / "finetune" / h).exists()
     assert not list(project.glob("results/jobs/**/*.json"))
     assert not (project / "paper").exists()
+
+
+# ----------------------------------------------------------------------------- DDPO's running statistics
+def _tiny_unet_run(tmp_path, resume_at: int | None, keep_stats: bool = True) -> dict:
+    """Weights after 6 DDPO epochs of a tiny random UNet (per-prompt advantage statistics in use
+    from the second epoch), straight or resumed from a checkpoint after `resume_at` epochs."""
+    from engine.models.unet import UNetPolicy, build_unet
+    from engine.samplers.gddim import gddim_stds
+    from engine.spec.models import DDPOAlgorithm, UNetModel
+
+    def fresh():
+        torch.manual_seed(0)
+        m = UNetModel(kind="unet", channels=[8, 16])
+        policy = UNetPolicy(build_unet(m, 8), m.pretrain, 4, 8)
+        return policy, ddpo.make_optimizer(policy, alg), torch.Generator().manual_seed(0)
+
+    alg = DDPOAlgorithm(kind="ddpo", epochs=6, batch_size=20, minibatches=2, lr=1e-3, stats_min_count=2,
+                        stats_buffer=8)
+    reward = lambda x, p: -(x.flatten(1) - p[:, None] / 10).pow(2).mean(1)      # noqa: E731
+    policy, opt, gen = fresh()
+    stds = gddim_stds(policy.a, policy.s, 1.0)
+    state: dict = {}
+    if resume_at is None:
+        ddpo.train(policy, stds, reward, alg, gen, optimizer=opt, state=state)
+        return policy.state_dict()
+    ddpo.train(policy, stds, reward, alg.model_copy(update={"epochs": resume_at}), gen, optimizer=opt, state=state)
+    assert state["advantage_stats"]                      # the statistics a resumed run needs
+    path = tmp_path / "ckpt.safetensors"
+    checkpoint.save(path, stage="finetune", h="0" * 16, epoch=resume_at, policy=policy, optimizer=opt,
+                    generator=gen, extra={"algorithm": state if keep_stats else {}})
+    policy, opt, gen = fresh()                           # a new process: nothing carried over in memory
+    epoch, extra = checkpoint.load(path, stage="finetune", h="0" * 16, policy=policy, optimizer=opt, generator=gen)
+    ddpo.train(policy, stds, reward, alg, gen, optimizer=opt, start_epoch=epoch, state=extra["algorithm"])
+    return policy.state_dict()
+
+
+@pytest.mark.slow
+def test_resumed_ddpo_keeps_its_per_prompt_statistics(tmp_path):
+    straight = _tiny_unet_run(tmp_path, None)
+    resumed = _tiny_unet_run(tmp_path, 3)
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)            # bitwise
+    forgetful = _tiny_unet_run(tmp_path, 3, keep_stats=False)                     # what this guards against
+    assert not all(torch.equal(straight[k], forgetful[k]) for k in straight)

@@ -19,6 +19,15 @@ class PerPromptStats:
         self.min_count = min_count
         self.stats: dict = defaultdict(lambda: deque(maxlen=buffer_size))
 
+    def state(self) -> dict:
+        """The stored rewards per prompt, JSON-ready (checkpoints keep it, so a resumed run is bitwise equal)."""
+        return {str(p): list(buf) for p, buf in self.stats.items()}
+
+    def load_state(self, state: dict) -> None:
+        self.stats.clear()
+        for p, values in state.items():
+            self.stats[int(p)].extend(values)
+
     def normalize(self, prompts: list, rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
         out = torch.empty_like(rewards)
         mean_all, std_all = rewards.mean(), rewards.std() + eps

@@ -24,12 +24,18 @@ def make_optimizer(policy, cfg):
     return torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
 
 
-def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None):
-    """Run epochs start_epoch+1 .. cfg.epochs. `on_epoch(epoch, stats)` is called after each."""
+def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None,
+          state: dict | None = None):
+    """Run epochs start_epoch+1 .. cfg.epochs. `on_epoch(epoch, stats)` is called after each.
+
+    state: a dict the caller checkpoints; it holds the per-prompt advantage statistics
+    ("advantage_stats", JSON-ready), read when resuming and refreshed before each on_epoch."""
     opt = optimizer or make_optimizer(policy, cfg)
     trainable = torch.nonzero(stds > 0).flatten()
     n_train = max(1, math.ceil(cfg.timestep_fraction * len(trainable)))
     tracker = PerPromptStats(cfg.stats_buffer, cfg.stats_min_count)
+    state = {} if state is None else state
+    tracker.load_state(state.get("advantage_stats", {}))
     update = 0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         batch = collect(policy, stds, cfg.batch_size, generator, reward_fn)
@@ -47,6 +53,7 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
                 steps = trainable[torch.randperm(len(trainable), generator=generator)[:n_train]]
                 stats.add(ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update))
                 update += 1
+        state["advantage_stats"] = tracker.state()
         if on_epoch is not None:
             on_epoch(epoch, stats.result())
     return opt

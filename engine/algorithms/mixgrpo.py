@@ -28,7 +28,9 @@ def mixed_stds(stds: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None):
+def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None,
+          state: dict | None = None):
+    """As ddpo.train; group advantages need no state across epochs (`state` is unused)."""
     opt = optimizer or torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
     T = len(stds)
     update = 0

@@ -55,9 +55,11 @@ def run(instance, out_dir, log: Log) -> dict:
     every = instance.resources.checkpoint_every
     resume = checkpoint.Resume(instance, every, log)
     start, saved = resume.restore(policy, opt, gen) or (0, None)
+    algo_state = {}                            # the algorithm's state across epochs (DDPO's advantage statistics)
     if saved:
         curve[:] = saved["curve"]
         last.update(saved["last"])
+        algo_state.update(saved.get("algorithm", {}))
     else:
         point(0)
 
@@ -68,10 +70,11 @@ def run(instance, out_dir, log: Log) -> dict:
         last.update(stats, epoch=epoch)
         if epoch % cfg.curve.every == 0 or epoch == cfg.algorithm.epochs:
             point(epoch)
-        resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen, {"curve": curve, "last": last})
+        resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen,
+                          {"curve": curve, "last": last, "algorithm": algo_state})
 
     ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
-                                         start_epoch=start, optimizer=opt)
+                                         start_epoch=start, optimizer=opt, state=algo_state)
     bar.close()
     if cfg.model.kind == "gaussian_score":
         save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
