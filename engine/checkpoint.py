@@ -3,7 +3,9 @@
 A checkpoint lives in the *resume area* ``results/.resume/<stage>/<hash>/``, outside the job's
 declared outputs (Snakemake deletes those when a job fails) and outside the result store
 (``results/<stage>/<hash>/`` appears only when complete). One file, ``checkpoint.safetensors``,
-holds everything a bitwise-identical continuation needs: the policy's state, the optimizer's
+holds everything a bitwise-identical continuation needs: the policy's trained parameters (not
+its frozen weights and buffers, which the run rebuilds from its config: for Stable Diffusion
+the LoRA adapter, not the 4 GB pipeline), the optimizer's
 state, the run's RNG generator and torch's global RNG, the epoch, and JSON extras (the curve
 so far). It is written atomically (temporary file, fsync, rename), so a kill at any moment
 leaves the previous checkpoint or the new one, never half of one. No pickle: tensors are
@@ -26,7 +28,7 @@ from . import distributed
 from .plan import RESULTS
 from .store import write_bytes_atomic
 
-FORMAT = "engine-resume-1"
+FORMAT = "engine-resume-2"
 FILE = "checkpoint.safetensors"
 
 
@@ -77,9 +79,14 @@ def _optimizer_state(optimizer, tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": sd["param_groups"]}
 
 
+def _trained(policy) -> dict[str, torch.Tensor]:
+    """The parameters training changes (those that require gradients), by name."""
+    return {k: p for k, p in policy.named_parameters() if p.requires_grad}
+
+
 def save(path: Path, *, stage: str, h: str, epoch: int, policy, optimizer, generator, extra: dict) -> None:
     """Write one checkpoint atomically."""
-    tensors = {f"policy/{k}": v.detach().clone().contiguous() for k, v in policy.state_dict().items()}
+    tensors = {f"policy/{k}": v.detach().clone().contiguous() for k, v in _trained(policy).items()}
     opt_tensors, opt_meta = _optimizer_split(optimizer)
     tensors.update(opt_tensors)
     tensors["rng/generator"] = generator.get_state()
@@ -104,14 +111,16 @@ def load(path: Path, *, stage: str, h: str, policy, optimizer, generator) -> tup
     if meta.get("format") != FORMAT or meta.get("stage") != stage or meta.get("hash") != h:
         raise ValueError(f"not a {stage} {h} checkpoint")
     policy_state = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("policy/")}
-    current = policy.state_dict()
+    current = _trained(policy)
     if set(policy_state) != set(current) or any(policy_state[k].shape != current[k].shape for k in current):
         raise ValueError("policy tensors differ from the checkpoint's")
     opt_state = _optimizer_state(optimizer, {k: v for k, v in tensors.items() if k.startswith("optimizer/")},
                                  json.loads(meta["optimizer"]))
     extra = json.loads(meta["extra"])
     optimizer.load_state_dict(opt_state)      # validates first, so a mismatch changes nothing
-    policy.load_state_dict(policy_state)
+    with torch.no_grad():
+        for k, p in current.items():
+            p.copy_(policy_state[k])
     generator.set_state(tensors["rng/generator"])
     torch.set_rng_state(tensors["rng/torch"])
     return int(meta["epoch"]), extra

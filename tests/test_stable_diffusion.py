@@ -65,7 +65,7 @@ def test_grid_and_step_are_the_schedulers(models):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
 
 
-def test_one_lora_ddpo_step_trains_the_adapter_only(models):
+def test_one_lora_ddpo_step_trains_the_adapter_only(models, tmp_path):
     cfg = run_config(models, kl_coef=0.01)
     torch.manual_seed(0)
     policy = build_policy_for(cfg, {})
@@ -96,6 +96,24 @@ def test_one_lora_ddpo_step_trains_the_adapter_only(models):
         k = int(trained[-1])
         diff = policy.eps(batch.xs[k + 1], k, batch.prompts) - policy.eps_ref(batch.xs[k + 1], k, batch.prompts)
     assert diff.abs().max() > 0
+
+    # a resume checkpoint holds the adapter (and optimizer/RNG state), not the frozen pipeline
+    from safetensors import safe_open
+
+    from engine import checkpoint
+    opt = ddpo.make_optimizer(policy, cfg.algorithm)
+    path = tmp_path / "ckpt.safetensors"
+    checkpoint.save(path, stage="finetune", h="0" * 16, epoch=1, policy=policy, optimizer=opt,
+                    generator=torch.Generator(), extra={})
+    with safe_open(str(path), "pt") as f:
+        saved = {k.split("/", 1)[1] for k in f.keys() if k.startswith("policy/")}
+    assert saved and all("lora_" in k for k in saved)
+    assert len(saved) == sum(p.requires_grad for p in policy.parameters())
+    restored = build_policy_for(cfg, {})                         # a fresh adapter, then the saved one
+    checkpoint.load(path, stage="finetune", h="0" * 16, policy=restored,
+                    optimizer=ddpo.make_optimizer(restored, cfg.algorithm), generator=torch.Generator())
+    trained_now = dict(policy.named_parameters())
+    assert all(torch.equal(p, trained_now[n]) for n, p in restored.named_parameters() if p.requires_grad)
 
 
 def test_chunked_backward_gives_the_one_pass_gradient(models):
