@@ -13,15 +13,10 @@ import math
 import torch
 
 from .advantages import PerPromptStats, batch_normalize
-from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, ppo_update,
-                              trainable_parameters)
+from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, make_optimizer,
+                              ppo_update)
 
-__all__ = ["train", "collect", "chain_log_probs", "Batch"]
-
-
-def make_optimizer(policy, cfg):
-    """The optimizer `train` uses (made by the caller to restore a checkpoint into it)."""
-    return torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+__all__ = ["train", "collect", "chain_log_probs", "make_optimizer", "Batch"]
 
 
 def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .advantages import group_normalize
-from .policy_gradient import EpochStats, check_finite, collect, ppo_update, trainable_parameters
+from .policy_gradient import EpochStats, check_finite, collect, make_optimizer, ppo_update
 
 
 def window_steps(epoch: int, cfg, T: int) -> torch.Tensor:
@@ -31,7 +31,7 @@ def mixed_stds(stds: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
 def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None,
           state: dict | None = None):
     """As ddpo.train; group advantages need no state across epochs (`state` is unused)."""
-    opt = optimizer or torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+    opt = optimizer or make_optimizer(policy, cfg)
     T = len(stds)
     update = 0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):

@@ -115,6 +115,11 @@ def trainable_parameters(policy):
     return [p for p in policy.parameters() if p.requires_grad]
 
 
+def make_optimizer(policy, cfg):
+    """The optimizer DDPO and MixGRPO train with (made by the caller to restore a checkpoint into it)."""
+    return torch.optim.Adam(trainable_parameters(policy), lr=cfg.lr)
+
+
 class EpochStats:
     """Mean loss, KL and clip fraction over an epoch's updates, plus fixed entries."""
 

@@ -212,23 +212,27 @@ Sampler = Annotated[Union[GDDIMSampler, DDIMSampler], Field(discriminator="kind"
 
 
 # ----------------------------------------------------------------------------- algorithm
-class DDPOAlgorithm(Strict):
-    """DDPO: PPO-clip on per-step log-probability ratios of sampled trajectories."""
-    kind: Literal["ddpo"]
+class _PPO(Strict):
+    """The PPO-clip settings DDPO and MixGRPO share (engine/algorithms/policy_gradient.py)."""
     epochs: int = Field(100, ge=1, le=1_000_000)
-    batch_size: int = Field(256, ge=2, le=1_000_000)
     inner_epochs: int = Field(1, ge=1, le=100)
-    minibatches: int = Field(1, ge=1, le=1024)
-    lr: float = Field(1e-2, gt=0, le=10)
     clip_range: float = Field(0.2, gt=0, le=10)
     adv_clip_max: float = Field(5.0, gt=0)
-    timestep_fraction: float = Field(1.0, gt=0, le=1)
     kl_coef: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    stats_buffer: int = Field(64, ge=1)          # per-prompt running statistics (prompted families)
-    stats_min_count: int = Field(16, ge=1)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
     ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
+
+
+class DDPOAlgorithm(_PPO):
+    """DDPO: PPO-clip on per-step log-probability ratios of sampled trajectories."""
+    kind: Literal["ddpo"]
+    batch_size: int = Field(256, ge=2, le=1_000_000)
+    minibatches: int = Field(1, ge=1, le=1024)
+    lr: float = Field(1e-2, gt=0, le=10)
+    timestep_fraction: float = Field(1.0, gt=0, le=1)
+    stats_buffer: int = Field(64, ge=1)          # per-prompt running statistics (prompted families)
+    stats_min_count: int = Field(16, ge=1)
 
     @field_validator("minibatches")
     @classmethod
@@ -240,23 +244,15 @@ class DDPOAlgorithm(Strict):
         return v
 
 
-class MixGRPOAlgorithm(Strict):
+class MixGRPOAlgorithm(_PPO):
     """MixGRPO: GRPO groups per prompt; SDE (trained) steps inside a sliding window, ODE outside."""
     kind: Literal["mixgrpo"]
-    epochs: int = Field(100, ge=1, le=1_000_000)
     prompts_per_epoch: int = Field(4, ge=1, le=100_000)
     group_size: int = Field(8, ge=2, le=4096)
-    inner_epochs: int = Field(1, ge=1, le=100)
     lr: float = Field(1e-4, gt=0, le=10)
-    clip_range: float = Field(0.2, gt=0, le=10)
-    adv_clip_max: float = Field(5.0, gt=0)
     window_size: int = Field(4, ge=1, le=10_000)
     window_stride: int = Field(1, ge=1, le=10_000)
     iters_per_window: int = Field(5, ge=1, le=1_000_000)
-    kl_coef: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
-    ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio
 
     @property
     def batch_size(self) -> int:

@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from .. import checkpoint, progress
 from ..algorithms import ddpo, mixgrpo
+from ..algorithms.policy_gradient import make_optimizer
 from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
 from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
@@ -51,7 +52,7 @@ def run(instance, out_dir, log: Log) -> dict:
             f"sde {m['reward_sde']:.4f}  gap {m['gap']:+.4f}")
 
     last = {}
-    opt = ddpo.make_optimizer(policy, cfg.algorithm)
+    opt = make_optimizer(policy, cfg.algorithm)
     every = instance.resources.checkpoint_every
     resume = checkpoint.Resume(instance, every, log)
     start, saved = resume.restore(policy, opt, gen) or (0, None)
