@@ -21,6 +21,17 @@ def curve(plan, run) -> list[dict]:
     return store.read_json("finetune", plan.run_hash(run, "finetune"), "curve.json")
 
 
+def metrics(plan, run) -> dict:
+    """Every scalar metric of a run (name -> value), from the stages that declare them."""
+    return eval_metrics(plan, run)
+
+
+def series(plan, run, name: str) -> tuple[list, list]:
+    """One series of a run as (xs, ys); a training curve's x is the epoch (epoch 0 = pretrained)."""
+    rows = curve(plan, run)
+    return [r["epoch"] for r in rows], [r[name] for r in rows]
+
+
 def group(spec, runs, keys: list[str], label: str) -> "OrderedDict[tuple, list]":
     """Runs grouped by the values of `keys`; within a group only the seed may differ."""
     groups: OrderedDict[tuple, list] = OrderedDict()

@@ -11,16 +11,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-SCHEMA_VERSION = 1
-NAME_PATTERN = r"^[a-z0-9_-]+$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
-Scale = Literal["smoke", "default", "paper"]
-SCALES: tuple[str, ...] = ("smoke", "default", "paper")
-
-
-class Strict(BaseModel):
-    """No unknown keys, no coercion (`true` is not 1, "5" is not 5), no NaN or infinity."""
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+from .base import NAME_PATTERN, SCALES, SCHEMA_VERSION, Name, Scalar, Scale, Strict  # noqa: F401
+from .claims import Claim
 
 
 # ----------------------------------------------------------------------------- data
@@ -355,9 +347,6 @@ class Resources(Strict):
 
 
 # ----------------------------------------------------------------------------- outputs
-Scalar = Union[int, float, str, bool]
-
-
 class TableOutput(Strict):
     name: Name
     caption: str = Field("", max_length=2000)
@@ -381,41 +370,6 @@ class FigureOutput(Strict):
 class Outputs(Strict):
     tables: list[TableOutput] = []
     figures: list[FigureOutput] = []
-
-
-class CompareClaim(Strict):
-    """Per cell (mean over seeds): left <op> right; `abs` compares magnitudes."""
-    kind: Literal["compare"]
-    left: str
-    op: Literal["<", ">"]
-    right: str
-    abs: bool = False
-
-
-class TrendClaim(Strict):
-    """Within each group of the other axes, `metric` moves with `axis` (Spearman sign)."""
-    kind: Literal["trend"]
-    metric: str
-    axis: str
-    direction: Literal["increasing", "decreasing"]
-
-
-class CurveNarrowsClaim(Strict):
-    """Per run, |metric| at the last logged epoch is below its peak over training."""
-    kind: Literal["curve_narrows"]
-    metric: str
-    ratio: float = Field(0.5, gt=0, le=1)   # final |m| <= ratio * max |m|
-
-
-ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, CurveNarrowsClaim], Field(discriminator="kind")]
-
-
-class Claim(Strict):
-    name: Name
-    text: str = Field(min_length=1, max_length=500)
-    check: ClaimCheck
-    where: dict[str, Scalar] = {}
-    min_fraction: float = Field(0.75, gt=0, le=1)
 
 
 # ----------------------------------------------------------------------------- a run, a spec

@@ -1,0 +1,52 @@
+"""The spec language's building blocks, shared by the core and every registered kind.
+
+Every model forbids unknown keys and coercion. `neutral(default)` marks a field that was
+added after results existed: at its default it is left out of content hashes, so an old
+spec keeps its hashes (README, "Code and config identity").
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+NAME_PATTERN = r"^[a-z0-9_-]+$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=64)]
+Scale = Literal["smoke", "default", "paper"]
+SCALES: tuple[str, ...] = ("smoke", "default", "paper")
+Scalar = Union[int, float, str, bool]
+NEUTRAL = "x-neutral-default"
+
+
+class Strict(BaseModel):
+    """No unknown keys, no coercion (`true` is not 1, "5" is not 5), no NaN or infinity."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def neutral(default: Any, **kwargs) -> Any:
+    """A field whose default reproduces the behaviour from before it existed: left out of
+    identity dumps (hashes) while it holds that default."""
+    extra = dict(kwargs.pop("json_schema_extra", None) or {})
+    extra[NEUTRAL] = True
+    return Field(default, json_schema_extra=extra, **kwargs)
+
+
+def identity_dump(value: Any) -> Any:
+    """`model_dump(mode="json")` without neutral fields at their defaults (recursively): what
+    content hashes see."""
+    if isinstance(value, BaseModel):
+        out = {}
+        fields = type(value).model_fields
+        for name, info in fields.items():
+            v = getattr(value, name)
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if extra.get(NEUTRAL) and v == info.default:
+                continue
+            out[name] = identity_dump(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [identity_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: identity_dump(v) for k, v in value.items()}
+    return value
