@@ -22,12 +22,7 @@ LOCK = Path("specs/models.lock.json")
 LOCK_VERSION = 1
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
-# the files each kind of model is loaded from (nothing else is downloaded or trusted)
-SD_FILES = ("model_index.json", "scheduler/*.json", "tokenizer/*", "text_encoder/*.json",
-            "text_encoder/model.safetensors", "unet/*.json", "unet/diffusion_pytorch_model.safetensors",
-            "vae/*.json", "vae/diffusion_pytorch_model.safetensors")
-SD_REQUIRED = ("text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
-               "vae/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json")
+# the files a CLIP model or processor is loaded from (nothing else is downloaded or trusted)
 CLIP_FILES = ("*.json", "*.txt", "model.safetensors")
 CLIP_REQUIRED = ("config.json", "model.safetensors")
 PROCESSOR_FILES = ("*.json", "*.txt")
@@ -54,18 +49,12 @@ def is_local(ref_id: str) -> bool:
 
 
 def run_needs(cfg) -> list[Need]:
-    """The pretrained models a run config loads (model family and reward)."""
+    """The pretrained models a run config loads (each kind that loads any declares `hub_needs`)."""
+    from .registry import kinds_of
     out = []
-    if cfg.model.kind == "stable_diffusion":
-        p = cfg.model.pretrained
-        out.append(Need(p.id, p.revision, SD_FILES, SD_REQUIRED))
-    r = cfg.reward
-    if r.kind == "aesthetic":
-        out += [Need(r.clip.id, r.clip.revision, CLIP_FILES, CLIP_REQUIRED), Need(r.head, file=True)]
-    elif r.kind == "pickscore":
-        out.append(Need(r.model.id, r.model.revision, CLIP_FILES, CLIP_REQUIRED))
-        if r.processor is not None:
-            out.append(Need(r.processor.id, r.processor.revision, PROCESSOR_FILES, PROCESSOR_REQUIRED))
+    for k in kinds_of(cfg):
+        if "hub_needs" in k.traits:     # the kind's declaration lists the files it loads
+            out += k.traits["hub_needs"](getattr(cfg, k.room))
     return out
 
 

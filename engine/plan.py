@@ -10,7 +10,8 @@ stage kind of one spec, and skips those already in the store. A job's output is 
 manifest named by the hash of its instance list, so adding a run to a spec creates a new
 job that recomputes only the new instance, and an evaluation-only edit creates new
 evaluate jobs while every finetune job keeps its manifest (zero finetune work).
-This module imports no torch.
+The stage instances a run needs come from its model family (or analysis) through the
+registry; this module names no science. It imports no torch.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import identity, registry
 from .errors import SpecError
 from .spec import models as M
+from .spec.base import identity_dump
 from .spec.resolve import ExpandedSpec, Run, load_spec, expand
-from .stages import VERSIONS
 
 SPEC_DIR = Path("specs")
 RESULTS = Path("results")
@@ -34,9 +36,14 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
 
 
-def instance_hash(stage: str, version: int, config: dict, upstream) -> str:
-    """The content hash of a stage instance (also recomputed to check a stored result)."""
-    return content_hash({"stage": stage, "version": version, "config": config, "upstream": list(upstream)})
+def instance_hash(stage: str, version: int, config: dict, upstream, components: dict | None = None) -> str:
+    """The content hash of a stage instance (also recomputed to check a stored result).
+    `components`: the non-baseline versions of the kinds it uses (identity.versions_in_hash);
+    absent when all are at the baseline, so such hashes are those of before it existed."""
+    payload = {"stage": stage, "version": version, "config": config, "upstream": list(upstream)}
+    if components:
+        payload["components"] = dict(components)
+    return content_hash(payload)
 
 
 def paper_dir(scale: str) -> Path:
@@ -53,55 +60,27 @@ def manifest_path(stage: str, job_id: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- stage graph
-STAGE_ORDER = ("data", "classifier", "pretrain", "finetune", "evaluate")   # dependency order
-RUN_STAGES = STAGE_ORDER
+def node_uses(node: registry.Node) -> tuple[tuple[str, str], ...]:
+    """The kinds a node uses: those its config names (a room's `kind`) and those it declares."""
+    named = [(room, node.config[room]["kind"]) for room in registry.ROOMS
+             if isinstance(node.config.get(room), dict) and "kind" in node.config[room]]
+    return tuple(sorted(set(named) | set(node.uses)))
 
 
-def _dump(v):
-    return v.model_dump(mode="json") if hasattr(v, "model_dump") else v
-
-
-def _slice(cfg: M.RunConfig, keys) -> dict:
-    return {k: _dump(getattr(cfg, k)) for k in keys}
-
-
-def run_graph(cfg: M.RunConfig) -> list[tuple[str, str, dict, tuple[str, ...], str]]:
-    """The stage instances one run needs, as (role, stage kind, own config, upstream roles, grouping).
-
-    Each config holds only what the stage's numbers depend on beyond its upstream results.
-    Grouping "spec": one job runs all such instances of a spec, skipping stored ones (model imports cost
-    5-7 s a process, so short runs share one); "instance": one job each (shared upstream stages).
-    """
-    evaluation = {"evaluation": {k: v for k, v in _dump(cfg.evaluation).items() if k != "judge"}}
-    if cfg.model.kind == "stable_diffusion":
-        # the pretrained model is the pinned hub model and rewards load their own models: no
-        # upstream stages; one (multi-GPU) job per run
-        return [("finetune", "finetune", _slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve",
-                                                      "seed")), (), "instance"),
-                ("evaluate", "evaluate", evaluation, ("finetune",), "instance")]
-    if cfg.model.kind == "gaussian_score":
-        return [("finetune", "finetune", _slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed")),
-                 (), "spec"),
-                ("evaluate", "evaluate", evaluation, ("finetune",), "spec")]
-    graph = [("data", "data", _slice(cfg, ("data",)), (), "instance"),
-             ("pretrain", "pretrain", _slice(cfg, ("model",)), ("data",), "instance"),
-             ("judge", "classifier", {"classifier": _dump(cfg.evaluation.judge)}, ("data",), "instance")]
-    finetune_up: tuple[str, ...] = ("pretrain",)
-    if cfg.reward.kind == "classifier":
-        graph.append(("reward_model", "classifier", {"classifier": _dump(cfg.reward.model)}, ("data",), "instance"))
-        finetune_up += ("reward_model",)
-    graph.append(("finetune", "finetune", _slice(cfg, ("sampler", "algorithm", "reward", "curve", "seed")),
-                  finetune_up, "spec"))
-    graph.append(("evaluate", "evaluate", evaluation, ("finetune", "judge"), "spec"))
-    return graph
-
-
-def stage_config(stage: str, cfg: M.RunConfig) -> dict:
-    """The own config of the run's instance in `stage` (role = stage name)."""
-    for role, kind, conf, _, _ in run_graph(cfg):
-        if role == stage:
-            return conf
-    raise ValueError(f"no stage {stage!r} in this run")
+def stage_order(nodes) -> tuple[str, ...]:
+    """Stage kinds in dependency order, derived from the nodes of every run (ties by first appearance)."""
+    after: dict[str, set[str]] = {}
+    for graph in nodes:
+        by_role = {n.role: n.stage for n in graph}
+        for n in graph:
+            after.setdefault(n.stage, set()).update(by_role[r] for r in n.upstream)
+    order: list[str] = []
+    while len(order) < len(after):
+        ready = [s for s in after if s not in order and after[s] <= set(order)]
+        if not ready:
+            raise ValueError(f"stage kinds depend on each other in a cycle: {sorted(set(after) - set(order))}")
+        order += ready
+    return tuple(order)
 
 
 @dataclass
@@ -114,6 +93,8 @@ class Instance:
     resources: M.Resources = M.Resources()
     roles: tuple[str, ...] = ()          # the role of each upstream hash (e.g. "pretrain", "judge")
     group: str = "spec"
+    uses: tuple[tuple[str, str], ...] = ()   # (room, kind) of every kind its code runs
+    components: dict = field(default_factory=dict)   # their non-baseline versions (part of the hash)
 
     def upstream_by_role(self) -> dict[str, str]:
         return dict(zip(self.roles, self.upstream))
@@ -161,6 +142,7 @@ class Plan:
     run_stages: dict[tuple[str, int], dict[str, str]]
     jobs: dict[str, Job]
     targets: dict[str, Target]
+    stage_order: tuple[str, ...] = ()
 
     def run_hash(self, run: Run, role: str) -> str:
         """The hash of a run's instance in `role` (finetune, evaluate, pretrain, judge, ...)."""
@@ -201,28 +183,35 @@ def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: l
             specs.append(expand(doc, scale))
     instances: dict[str, Instance] = {}
     run_stages: dict[tuple[str, int], dict[str, str]] = {}
+    graphs = []
     for spec in specs:
         for run in spec.runs:
             hashes: dict[str, str] = {}
-            for role, stage, cfg, up_roles, grouping in run_graph(run.config):
-                up = tuple(hashes[r] for r in up_roles)
-                h = instance_hash(stage, VERSIONS[stage], cfg, up)
+            graph = run.graph
+            graphs.append(graph)
+            for node in graph:
+                up = tuple(hashes[r] for r in node.upstream)
+                uses = node_uses(node)
+                components = identity.versions_in_hash(uses)
+                h = instance_hash(node.stage, registry.stage(node.stage).version, node.config, up, components)
                 inst = instances.get(h)
                 if inst is None:
-                    inst = instances[h] = Instance(stage, h, cfg, up, resources=run.config.resources,
-                                                   roles=up_roles, group=grouping)
+                    inst = instances[h] = Instance(node.stage, h, node.config, up, resources=run.config.resources,
+                                                   roles=node.upstream, group=node.grouping, uses=uses,
+                                                   components=components)
                 inst.runs.append((run.spec, run.index))
-                hashes[role] = h
+                hashes[node.role] = h
             run_stages[(run.spec, run.index)] = hashes
-    jobs = _jobs(specs, instances, run_stages)
+    order = stage_order(graphs)
+    jobs = _jobs(specs, instances, run_stages, order)
     targets = _targets(specs, scale, run_stages, jobs)
-    return Plan(scale, specs, instances, run_stages, jobs, targets)
+    return Plan(scale, specs, instances, run_stages, jobs, targets, order)
 
 
-def _jobs(specs, instances, run_stages) -> dict[str, Job]:
+def _jobs(specs, instances, run_stages, order) -> dict[str, Job]:
     jobs: dict[str, Job] = {}
     producer: dict[str, str] = {}          # instance hash -> manifest path of the job that makes it
-    for stage in STAGE_ORDER:
+    for stage in order:
         for spec in specs:
             hashes = list(dict.fromkeys(h for r in spec.runs for h in run_stages[(r.spec, r.index)].values()
                                         if instances[h].stage == stage))
@@ -243,6 +232,20 @@ def _jobs(specs, instances, run_stages) -> dict[str, Job]:
     return jobs
 
 
+def output_roles(run, out) -> list[str]:
+    """The roles of a run whose results an output (table or figure config) reads, in graph order."""
+    if hasattr(out, "metrics"):                     # a table
+        names = [("metrics", m) for m in out.metrics]
+    elif out.plot == "heatmap":
+        names = [("metrics", out.value)]
+    elif out.y in run.series and run.series[out.y][1].x == out.x:
+        names = [("series", out.y)]
+    else:
+        names = [("metrics", out.y)]
+    roles = {getattr(run, what)[n][0] for what, n in names}
+    return [node.role for node in run.graph if node.role in roles]
+
+
 def _targets(specs, scale, run_stages, jobs) -> dict[str, Target]:
     by_instance: dict[str, str] = {}
     for job in jobs.values():
@@ -251,20 +254,22 @@ def _targets(specs, scale, run_stages, jobs) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     out = paper_dir(scale)
     for spec in specs:
-        ev = [run_stages[(r.spec, r.index)]["evaluate"] for r in spec.runs]
-        ft = [run_stages[(r.spec, r.index)]["finetune"] for r in spec.runs]
+        def sources(cfg):
+            return [run_stages[(r.spec, r.index)][role] for r in spec.runs for role in output_roles(r, cfg)]
+
         for i, t in enumerate(spec.header.outputs.tables):
             _unique(targets, t.name, spec, ("outputs", "tables", i, "name"))
-            key = content_hash({"kind": "table", "version": VERSIONS["table"], "cfg": t.model_dump(mode="json"),
-                                "runs": ev, "spec": spec.name})
+            src = sources(t)
+            key = content_hash({"kind": "table", "version": registry.stage("table").version,
+                                "cfg": identity_dump(t), "runs": src, "spec": spec.name})
             files = (str(out / "tables" / f"{t.name}.md"), str(out / "tables" / f"{t.name}.tex"))
-            inputs = tuple(sorted({by_instance[h] for h in ev}))
+            inputs = tuple(sorted({by_instance[h] for h in src}))
             targets[t.name] = Target("table", t.name, spec, t, key, files, inputs)
         for i, f in enumerate(spec.header.outputs.figures):
             _unique(targets, f.name, spec, ("outputs", "figures", i, "name"))
-            src = ft if f.x == "epoch" else ev
-            key = content_hash({"kind": "figure", "version": VERSIONS["figure"], "cfg": f.model_dump(mode="json"),
-                                "runs": src, "spec": spec.name})
+            src = sources(f)
+            key = content_hash({"kind": "figure", "version": registry.stage("figure").version,
+                                "cfg": identity_dump(f), "runs": src, "spec": spec.name})
             files = (str(out / "figures" / f"{f.name}.png"), str(out / "figures" / f"{f.name}.pdf"))
             inputs = tuple(sorted({by_instance[h] for h in src}))
             targets[f.name] = Target("figure", f.name, spec, f, key, files, inputs)

@@ -1,71 +1,141 @@
-"""Verdicts on a paper's qualitative claims, computed from stored results."""
+"""Verdicts on a paper's claims, judged with statistics over seeds.
+
+Each check gives one effect per seed in each cell (the runs that differ only in their seed;
+for a trend, the groups of the other swept axes), in the metric's units:
+  compare           left - right of each run (paired: both metrics come from the same run)
+  curve_narrows     |m(last epoch)| - ratio * |m(epoch 0)| of each run (epoch 0 = pretrained)
+  curve_below_peak  |m(last epoch)| - ratio * max over epochs |m| of each run
+  trend             Spearman rho of the metric with the axis, per seed, across the group
+A cell's verdict comes from the t interval of its mean effect over seeds against the threshold
+±min_effect (stats.verdict). The claim holds when at least min_fraction of its cells hold; it
+does not hold when more than 1 - min_fraction of them do not (so min_fraction is out of reach
+whatever the inconclusive cells would show); otherwise it is inconclusive. The claim's headline
+effect is the mean over cells, with the t interval over seeds of each seed's mean over cells.
+"""
 from __future__ import annotations
 
-from .aggregate import curve, eval_metrics, group, mean_std, selected_runs
+from . import aggregate
+from .escape import md_cell
+from .stats import FAILS, HOLDS, INCONCLUSIVE, spearman, t_interval, verdict
+
+LEVEL = 0.95
 
 
-def _cells(plan, spec, runs, metric_names, exclude=()):
-    keys = [a for a in spec.axes if a != "seed" and a not in exclude]
-    groups = group(spec, runs, keys, "claim")
-    out = {}
-    for key, members in groups.items():
-        ms = [eval_metrics(plan, r) for r in members]
-        out[key] = {m: mean_std([float(x[m]) for x in ms])[0] for m in metric_names}
-    return keys, out
-
-
-def _spearman_sign(xs, ys) -> float:
-    def ranks(v):
-        order = sorted(range(len(v)), key=lambda i: v[i])
-        r = [0.0] * len(v)
-        for rank, i in enumerate(order):
-            r[i] = float(rank)
-        return r
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    return sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-
-
-def evaluate_claim(plan, spec, claim) -> dict:
-    chk = claim.check
-    runs = selected_runs(spec, claim.where)
+def _per_run(chk, plan, run, metrics, series) -> float:
     if chk.kind == "compare":
-        _, cells = _cells(plan, spec, runs, [chk.left, chk.right])
-        ok = 0
-        for v in cells.values():
-            left, right = (abs(v[chk.left]), abs(v[chk.right])) if chk.abs else (v[chk.left], v[chk.right])
-            ok += (left < right) if chk.op == "<" else (left > right)
-        total = len(cells)
-        bar = "abs(·)" if chk.abs else ""
-        how = f"{bar.replace('·', chk.left) or chk.left} {chk.op} {bar.replace('·', chk.right) or chk.right}, " \
-              f"per cell (mean over seeds)"
-        unit = "cells"
-    elif chk.kind == "trend":
-        keys, cells = _cells(plan, spec, runs, [chk.metric])
-        i = keys.index(chk.axis) if chk.axis in keys else None
-        groups: dict = {}
-        for key, v in cells.items():
-            rest = key[:i] + key[i + 1:] if i is not None else key
-            x = key[i] if i is not None else 0
-            groups.setdefault(rest, []).append((x, v[chk.metric]))
-        ok = total = 0
-        for pts in groups.values():
-            if len({p[0] for p in pts}) < 2:
-                continue
-            total += 1
-            s = _spearman_sign([p[0] for p in pts], [p[1] for p in pts])
-            ok += (s > 0) if chk.direction == "increasing" else (s < 0)
-        how = f"{chk.metric} {chk.direction} in {chk.axis} (rank correlation sign), per group of the other axes"
-        unit = "groups"
-    else:
-        ok = total = 0
+        m = metrics(plan, run)
+        left, right = float(m[chk.left]), float(m[chk.right])
+        return abs(left) - abs(right) if chk.abs else left - right
+    _, ys = series(plan, run, chk.metric)
+    ref = abs(ys[0]) if chk.kind == "curve_narrows" else max(abs(y) for y in ys)
+    return abs(ys[-1]) - chk.ratio * ref
+
+
+def _samples(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
+    """cell -> {seed: effect}; a cell key is ((axis, value), ...)."""
+    chk = claim.check
+    keys = [a for a in spec.axes if a != "seed"]
+    cells = aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}")
+    if chk.kind != "trend":
+        return {tuple(zip(keys, k)): {r.config.seed: _per_run(chk, plan, r, metrics, series) for r in runs}
+                for k, runs in cells.items()}
+    points: dict[tuple, dict] = {}                  # group of the other axes -> seed -> ([x], [y])
+    for k, runs in cells.items():
+        rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
         for r in runs:
-            ys = [abs(row[chk.metric]) for row in curve(plan, r)]
-            total += 1
-            ok += ys[-1] <= chk.ratio * max(ys)
-        how = f"abs({chk.metric}) at the last epoch ≤ {chk.ratio} × its peak over training, per run"
-        unit = "runs"
-    frac = ok / total if total else 0.0
-    verdict = "holds" if total and frac >= claim.min_fraction else ("partly" if frac >= 0.25 else "does not hold")
-    return {"name": claim.name, "text": claim.text, "how": how, "ok": ok, "total": total, "unit": unit,
-            "fraction": frac, "verdict": verdict}
+            xs, ys = points.setdefault(rest, {}).setdefault(r.config.seed, ([], []))
+            xs.append(r.field(chk.axis))
+            ys.append(float(metrics(plan, r)[chk.metric]))
+    out = {g: {s: spearman(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) > 1}
+           for g, by_seed in points.items()}
+    return {g: rhos for g, rhos in out.items() if rhos}      # a group needs two values of the axis
+
+
+def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
+    """(how, unit, reference, direction, threshold) of a check."""
+    if chk.kind == "compare":
+        greater = chk.op == ">"
+    else:
+        greater = chk.kind == "trend" and chk.direction == "increasing"
+    direction, threshold = ("greater", min_effect) if greater else ("less", -min_effect)
+    claimed = f"claimed {'>' if greater else '<'} {threshold:g}"
+    if chk.kind == "compare":
+        left, right = (f"|{chk.left}|", f"|{chk.right}|") if chk.abs else (chk.left, chk.right)
+        return f"{left} − {right} per run, paired ({claimed})", chk.left, right, direction, threshold
+    if chk.kind == "trend":
+        return (f"Spearman ρ of {chk.metric} with {chk.axis} per seed, per group of the other axes ({claimed})",
+                "rank correlation", "ρ = 0 (no trend)", direction, threshold)
+    if chk.kind == "curve_narrows":
+        ref = f"{chk.ratio:g} × |{chk.metric}| at epoch 0 (pretrained)"
+    else:
+        ref = f"{chk.ratio:g} × peak |{chk.metric}| over training"
+    return f"|{chk.metric}| at the last epoch − {ref}, per run ({claimed})", chk.metric, ref, direction, threshold
+
+
+def _combine(cells: list[dict], min_fraction: float) -> str:
+    total = len(cells)
+    if total and sum(c["verdict"] == HOLDS for c in cells) >= min_fraction * total:
+        return HOLDS
+    if total and sum(c["verdict"] == FAILS for c in cells) > (1 - min_fraction) * total:
+        return FAILS
+    return INCONCLUSIVE
+
+
+def _fmt(x: float) -> str:
+    return "—" if x != x else f"{x:+.3g}"
+
+
+def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregate.series) -> dict:
+    """Judge one claim (see the module docstring). `metrics(plan, run) -> {name: value}` and
+    `series(plan, run, name) -> (xs, ys)` read the stored results."""
+    how, unit, reference, direction, threshold = _describe(claim.check, claim.min_effect)
+    samples = _samples(plan, spec, claim, metrics, series)
+    cells = []
+    for key, by_seed in samples.items():
+        iv = t_interval(list(by_seed.values()), LEVEL)
+        cells.append({"cell": dict(key), "effect": iv.mean, "lo": iv.lo, "hi": iv.hi, "n": iv.n,
+                      "per_seed": by_seed, "verdict": verdict(iv.lo, iv.hi, threshold, direction)})
+    over_cells: dict = {}                           # seed -> its effects in every cell
+    for effects in samples.values():
+        for seed, e in effects.items():
+            over_cells.setdefault(seed, []).append(e)
+    pooled = t_interval([sum(es) / len(es) for es in over_cells.values()], LEVEL)
+
+    word = "groups" if claim.check.kind == "trend" else "cells"
+    count = {v: sum(c["verdict"] == v for c in cells) for v in (HOLDS, FAILS, INCONCLUSIVE)}
+    if cells:
+        evidence = [f"{count[HOLDS]}/{len(cells)} {word} hold, {count[FAILS]} do not, "
+                    f"{count[INCONCLUSIVE]} inconclusive"]
+    else:
+        evidence = [f"no {word} to judge" + (f" with two values of {claim.check.axis}"
+                                             if claim.check.kind == "trend" else "")]
+    if any(c["n"] < 2 for c in cells):
+        evidence.append(f"{sum(c['n'] < 2 for c in cells)} {word} with one seed (no interval)")
+    if claim.check.kind == "trend":
+        rhos = [r for effects in samples.values() for r in effects.values()]
+        agree = sum(r > 0 if direction == "greater" else r < 0 for r in rhos)
+        evidence.append(f"per-seed ρ with the claimed sign: {agree}/{len(rhos)}"
+                        + (f" ({', '.join(f'{r:+.2f}' for r in rhos)})" if len(rhos) <= 6 else ""))
+    return {"name": claim.name, "text": claim.text, "kind": claim.check.kind, "how": how, "unit": unit,
+            "reference": reference, "direction": direction, "threshold": threshold, "level": LEVEL,
+            "effect": pooled.mean, "lo": pooled.lo, "hi": pooled.hi, "n": pooled.n,
+            "min_fraction": claim.min_fraction, "verdict": _combine(cells, claim.min_fraction),
+            "cells": cells, "evidence": "; ".join(evidence)}
+
+
+def render_claims(plan, spec, evaluate=evaluate_claim) -> list[str]:
+    """Markdown lines: the table of a spec's claims with their verdicts, then how they were judged."""
+    lines = ["| claim | check | effect [interval] | n | verdict |", "|---|---|---|---|---|"]
+    for c in spec.header.claims:
+        v = evaluate(plan, spec, c)
+        lines.append(f"| {md_cell(v['text'])} | {md_cell(v['how'])} | {_fmt(v['effect'])} "
+                     f"[{_fmt(v['lo'])}, {_fmt(v['hi'])}] | {v['n']} "
+                     f"| **{v['verdict']}** ({md_cell(v['evidence'])}) |")
+    lines += ["", f"Effects are in the metric's units (rank correlation for trends): the mean over cells, "
+              f"with a {LEVEL:.0%} t interval over seeds. Each cell (runs differing only in seed) is judged "
+              f"by its own {LEVEL:.0%} t interval over seeds against the claim's `min_effect` (default 0): "
+              "holds if the whole interval lies beyond it, does not hold if none of it does, inconclusive "
+              "otherwise (it contains the threshold, or there is one seed). A claim holds when at least "
+              "`min_fraction` of its cells hold, does not hold when more than 1 − `min_fraction` do not, "
+              "and is otherwise inconclusive (`engine/report/claims.py`)."]
+    return lines

@@ -6,9 +6,10 @@ spec keeps its hashes (README, "Code and config identity").
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -50,3 +51,20 @@ def identity_dump(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: identity_dump(v) for k, v in value.items()}
     return value
+
+
+HUB_REVISION = r"^[A-Za-z0-9_.\-/]+$"
+
+
+class Pretrained(Strict):
+    """A pretrained model: a hub id (pinned to a commit with checksums by `engine fetch-models`
+    in specs/models.lock.json) or a local directory (a path that exists or starts with / ./ ../ ~)."""
+    id: str = Field(min_length=1, max_length=300)
+    revision: str = Field("main", min_length=1, max_length=100, pattern=HUB_REVISION)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.~/\-]+", v):
+            raise ValueError(f"'{v}' is neither a hub id (org/name) nor a path (letters, digits, _ . - / ~)")
+        return v

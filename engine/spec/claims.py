@@ -1,7 +1,12 @@
-"""Claims: a paper's qualitative statements, checked against the results (engine/report/claims.py)."""
+"""Claims: a paper's qualitative statements, judged with statistics over seeds (engine/report/claims.py).
+
+Every check measures an effect per cell (a combination of the swept axes other than the seed,
+and for a trend other than its axis too), in the metric's units, with a t interval over the
+cell's seeds; the claim's `min_effect` is the threshold the effect must clear.
+"""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
@@ -9,7 +14,9 @@ from .base import Name, Scalar, Strict
 
 
 class CompareClaim(Strict):
-    """Per cell (mean over seeds): left <op> right; `abs` compares magnitudes."""
+    """Per run: effect = left - right (|left| - |right| with `abs`), paired within the run;
+    `>` claims effect > min_effect, `<` claims effect < -min_effect."""
+    REFS: ClassVar = (("left", "metric"), ("right", "metric"))
     kind: Literal["compare"]
     left: str
     op: Literal["<", ">"]
@@ -18,7 +25,9 @@ class CompareClaim(Strict):
 
 
 class TrendClaim(Strict):
-    """Within each group of the other axes, `metric` moves with `axis` (Spearman sign)."""
+    """Per group of the other axes and per seed: effect = Spearman rank correlation of `metric`
+    with `axis`; `increasing` claims rho > min_effect, `decreasing` rho < -min_effect."""
+    REFS: ClassVar = (("metric", "metric"), ("axis", "axis"))
     kind: Literal["trend"]
     metric: str
     axis: str
@@ -26,18 +35,39 @@ class TrendClaim(Strict):
 
 
 class CurveNarrowsClaim(Strict):
-    """Per run, |metric| at the last logged epoch is below its peak over training."""
+    """Per run, against the pretrained value (epoch 0, the curve's first point):
+    effect = |m(last epoch)| - ratio * |m(epoch 0)|, claimed < -min_effect. `ratio` is the
+    claimed final/initial bound: 1 (default) claims any narrowing, 0.5 claims at least halving."""
+    REFS: ClassVar = (("metric", "series"),)
     kind: Literal["curve_narrows"]
     metric: str
-    ratio: float = Field(0.5, gt=0, le=1)   # final |m| <= ratio * max |m|
+    ratio: float = Field(1.0, gt=0, le=1)
 
 
-ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, CurveNarrowsClaim], Field(discriminator="kind")]
+class CurveBelowPeakClaim(Strict):
+    """Per run, against the curve's peak: effect = |m(last epoch)| - ratio * max over epochs |m|,
+    claimed < -min_effect (the final value fell back from wherever training took it)."""
+    REFS: ClassVar = (("metric", "series"),)
+    kind: Literal["curve_below_peak"]
+    metric: str
+    ratio: float = Field(0.5, gt=0, le=1)
+
+
+ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, CurveNarrowsClaim, CurveBelowPeakClaim],
+                       Field(discriminator="kind")]
+
+
+def references(check) -> list[tuple[tuple, str, str]]:
+    """The names a check uses: (field path inside the check, name, "metric" | "series" | "axis")."""
+    return [((f,), getattr(check, f), what) for f, what in check.REFS]
 
 
 class Claim(Strict):
+    """A claim holds when at least `min_fraction` of its cells hold; it does not hold when so
+    many cells do not hold that `min_fraction` is out of reach; otherwise it is inconclusive."""
     name: Name
     text: str = Field(min_length=1, max_length=500)
     check: ClaimCheck
     where: dict[str, Scalar] = {}
     min_fraction: float = Field(0.75, gt=0, le=1)
+    min_effect: float = Field(0.0, ge=0)    # metric units; rank correlation for a trend

@@ -20,9 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .. import registry
 from ..errors import SpecError, SpecErrors
-from ..metrics import CURVE_METRICS, EVAL_METRICS
 from . import models as M
+from .claims import references
 from . import versions
 from .yamlload import load_yaml
 
@@ -47,7 +48,10 @@ class Run:
     spec: str
     index: int
     axes: dict[str, Any]          # swept axis path -> value, plus "seed"
-    config: M.RunConfig
+    config: Any                   # a RunConfig (engine/spec/models.py)
+    graph: list = field(default_factory=list)       # its stage instances (registry.Node)
+    metrics: dict = field(default_factory=dict)     # metric name -> (role, registry.Metric)
+    series: dict = field(default_factory=dict)      # series name -> (role, registry.Series)
 
     def field(self, path: str) -> Any:
         if path == "seed":
@@ -487,10 +491,15 @@ def expand(doc: SpecDoc, scale: str, max_runs: int | None = None) -> ExpandedSpe
                 p = _point_into_sweep(p, swept, axes, combo, positions)
                 errors.setdefault((p, m), error(p, m))
             continue
-        for dotted, m in M.combination_errors(cfg):
+        combination = M.combination_errors(cfg)
+        for dotted, m in combination:
             p = _point_into_sweep(tuple(dotted.split(".")), swept, axes, combo, positions)
             errors.setdefault((p, m), error(p, m))
-        runs.append(Run(doc.name, index, dict(zip(axes.keys(), combo)), cfg))
+        if combination:
+            continue
+        graph = registry.run_graph(cfg)
+        metrics, series = registry.declared_outputs(cfg, graph)
+        runs.append(Run(doc.name, index, dict(zip(axes.keys(), combo)), cfg, graph, metrics, series))
     if errors:
         errs = sorted(errors.values(), key=lambda e: (e.line or 0, e.path))
         raise errs[0] if len(errs) == 1 else SpecErrors(errs)
@@ -523,7 +532,7 @@ def _leaf_paths(node: dict, prefix: str = "") -> list[str]:
     for k, v in node.items():
         if isinstance(v, dict):
             out += _leaf_paths(v, f"{prefix}{k}.")
-        else:
+        elif v is not None:
             out.append(prefix + k)
     return out
 
@@ -545,19 +554,44 @@ def _suggest_axis(name: str, options: list[str]) -> str:
     return f" ({parent} has: {', '.join(leaves)})"
 
 
-def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, allow_epoch=False) -> None:
-    if allow_epoch and name == "epoch":
-        return
+def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, extra=()) -> None:
+    """`name` must be a field of the runs (or `seed`); `extra`: other names to suggest (series axes)."""
     if not _field_exists(spec.runs[0], name):
-        options = _leaf_paths(spec.runs[0].config.model_dump()) + ["seed"] + (["epoch"] if allow_epoch else [])
+        options = _leaf_paths(spec.runs[0].config.model_dump()) + ["seed"] + list(extra)
         raise _error(positions, where, f"'{name}' is not a field of the runs{_suggest_axis(name, options)} "
                                       f"(swept axes: {', '.join(spec.axes)})", spec.doc.file)
 
 
-def _check_metric(positions, where, name, known, file) -> None:
+def selected(runs, where: dict) -> list:
+    return [r for r in runs if all(r.field(k) == v for k, v in where.items())]
+
+
+def _declared(runs, what: str) -> set[str]:
+    """The metric (or series) names every one of `runs` declares."""
+    sets = [set(getattr(r, what)) for r in runs]
+    return set.intersection(*sets) if sets else set()
+
+
+def _check_name(spec, positions, where, name, what: str, runs=None, x: str | None = None) -> None:
+    """`name` must be a metric (what="metrics") or series ("series", with x axis `x`) that every
+    selected run's stages declare."""
+    runs = runs if runs is not None else spec.runs
+    known = _declared(runs, what)
+    if x is not None:
+        known = {n for n in known if all(r.series[n][1].x == x for r in runs)}
     if name not in known:
-        raise _error(positions, where, f"unknown metric '{name}'{did_you_mean(name, known)} "
-                                      f"(known: {', '.join(sorted(known))})", file)
+        noun = "metric" if what == "metrics" else f"series against '{x}'" if x else "series"
+        others = _declared(runs, "series" if what == "metrics" else "metrics")
+        hint = (f"; '{name}' is a {'series' if what == 'metrics' else 'metric'} of these runs" if name in others
+                else did_you_mean(name, known))
+        raise _error(positions, where, f"unknown {noun} '{name}'{hint} (the runs' stages write: "
+                                      f"{', '.join(sorted(known)) or 'none'})", spec.doc.file)
+
+
+def _series_axes(spec) -> set[str]:
+    """The x axes of the series every run declares (e.g. "epoch")."""
+    names = _declared(spec.runs, "series")
+    return {spec.runs[0].series[n][1].x for n in names}
 
 
 def _check_where(spec, positions, base: tuple, where: dict) -> None:
@@ -568,37 +602,46 @@ def _check_where(spec, positions, base: tuple, where: dict) -> None:
 
 
 def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
-    file = spec.doc.file
+    """Every name an output or claim uses is a run field, or a metric or series that the runs'
+    stages declare (engine/registry.py), checked before anything runs."""
     for i, t in enumerate(spec.header.outputs.tables):
         base = ("outputs", "tables", i)
         for j, r in enumerate(t.rows):
             _check_axis(spec, positions, base + ("rows", j), r)
         for j, c in enumerate(t.columns):
             _check_axis(spec, positions, base + ("columns", j), c)
-        for j, m in enumerate(t.metrics):
-            _check_metric(positions, base + ("metrics", j), m, EVAL_METRICS, file)
         _check_where(spec, positions, base, t.where)
+        for j, m in enumerate(t.metrics):
+            _check_name(spec, positions, base + ("metrics", j), m, "metrics", selected(spec.runs, t.where))
+    series_x = _series_axes(spec)
     for i, f in enumerate(spec.header.outputs.figures):
         base = ("outputs", "figures", i)
-        _check_axis(spec, positions, base + ("x",), f.x, allow_epoch=True)
-        known = CURVE_METRICS if f.x == "epoch" else EVAL_METRICS
-        _check_metric(positions, base + ("y",), f.y, known, file)
+        _check_where(spec, positions, base, f.where)
+        runs = selected(spec.runs, f.where)
+        if f.plot == "heatmap":
+            _check_axis(spec, positions, base + ("x",), f.x)
+            _check_axis(spec, positions, base + ("y",), f.y)
+            if f.value is None:
+                raise _error(positions, base + ("plot",), "a heatmap needs `value:` (the metric its cells show)",
+                             spec.doc.file)
+            _check_name(spec, positions, base + ("value",), f.value, "metrics", runs)
+        elif f.x in series_x:
+            _check_name(spec, positions, base + ("y",), f.y, "series", runs, x=f.x)
+        else:
+            _check_axis(spec, positions, base + ("x",), f.x, extra=sorted(series_x))
+            _check_name(spec, positions, base + ("y",), f.y, "metrics", runs)
         for key in ("hue", "panel"):
             if getattr(f, key):
                 _check_axis(spec, positions, base + (key,), getattr(f, key))
-        _check_where(spec, positions, base, f.where)
     for i, c in enumerate(spec.header.claims):
         base = ("claims", i, "check")
-        chk = c.check
-        if chk.kind == "compare":
-            _check_metric(positions, base + ("left",), chk.left, EVAL_METRICS, file)
-            _check_metric(positions, base + ("right",), chk.right, EVAL_METRICS, file)
-        elif chk.kind == "trend":
-            _check_metric(positions, base + ("metric",), chk.metric, EVAL_METRICS, file)
-            _check_axis(spec, positions, base + ("axis",), chk.axis)
-        else:
-            _check_metric(positions, base + ("metric",), chk.metric, CURVE_METRICS, file)
         _check_where(spec, positions, ("claims", i), c.where)
+        runs = selected(spec.runs, c.where)
+        for path, name, what in references(c.check):
+            if what == "axis":
+                _check_axis(spec, positions, base + path, name)
+            else:
+                _check_name(spec, positions, base + path, name, "metrics" if what == "metric" else "series", runs)
 
 
 def load_and_expand(path: str | Path, scale: str) -> ExpandedSpec | None:

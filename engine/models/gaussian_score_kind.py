@@ -1,0 +1,34 @@
+"""Model family `gaussian_score`: the exact score of Gaussian data plus a learnable per-step
+affine correction; expected rewards are exact (no pretraining, no data stage)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..registry import Kind, Node, register
+from ..spec.base import Strict
+from .family import config_slice, evaluation_config, fit_errors, required, run_kinds
+from .process_spec import Process
+
+
+class GaussianScoreModel(Strict):
+    """Exact score of the data family plus a learnable per-step affine correction."""
+    kind: Literal["gaussian_score"]
+    process: Process
+    init_scale: float = Field(0.0, ge=0)   # std of the correction's initial values
+
+
+def rules(cfg) -> list[tuple[str, str]]:
+    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
+
+
+def graph(cfg) -> list[Node]:
+    uses = run_kinds(cfg)
+    own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed"))
+    return [Node("finetune", "finetune", own, (), "spec", uses),
+            Node("evaluate", "evaluate", evaluation_config(cfg), ("finetune",), "spec", uses)]
+
+
+register(Kind("model", "gaussian_score", GaussianScoreModel, code="engine.models.gaussian", rules=rules, graph=graph,
+              traits={"needs": "vectors", "samples": "vectors", "prompted": False}))

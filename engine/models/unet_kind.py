@@ -1,0 +1,62 @@
+"""Model family `unet`: a class-conditional diffusers UNet2DModel pretrained in the DAG on
+the digits (data -> pretrain), judged by a classifier trained in its own stage."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from ..registry import Kind, Node, kind, register
+from ..spec.base import Strict
+from .family import config_slice, dump, evaluation_config, fit_errors, required, run_kinds
+
+
+class Pretrain(Strict):
+    """DDPM epsilon-prediction pretraining of the UNet (its own stage; shared across runs)."""
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    lr: float = Field(2e-3, gt=0, le=1)
+    ema_decay: float = Field(0.995, ge=0, lt=1)
+    train_timesteps: int = Field(1000, ge=10, le=100_000)
+    beta_start: float = Field(1e-4, gt=0, lt=1)
+    beta_end: float = Field(0.02, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+
+
+class UNetModel(Strict):
+    """A class-conditional diffusers UNet2DModel (the class label is the prompt)."""
+    kind: Literal["unet"]
+    channels: list[Annotated[int, Field(ge=4, le=4096)]] = Field([32, 64], min_length=1, max_length=6)
+    layers_per_block: int = Field(1, ge=1, le=8)
+    norm_groups: int = Field(8, ge=1, le=64)
+    pretrain: Pretrain = Pretrain()
+
+    @field_validator("norm_groups")
+    @classmethod
+    def _groups(cls, v: int, info: ValidationInfo) -> int:
+        channels = info.data.get("channels") or []
+        if any(c % v for c in channels):
+            raise ValueError(f"every channel count ({channels}) must be divisible by norm_groups {v}")
+        return v
+
+
+def rules(cfg) -> list[tuple[str, str]]:
+    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
+
+
+def graph(cfg) -> list[Node]:
+    uses = run_kinds(cfg)
+    nodes = [Node("data", "data", config_slice(cfg, ("data",)), (), "instance"),
+             Node("pretrain", "pretrain", config_slice(cfg, ("model",)), ("data",), "instance"),
+             Node("judge", "classifier", {"classifier": dump(cfg.evaluation.judge)}, ("data",), "instance")]
+    reward_nodes = kind("reward", cfg.reward.kind).traits.get("nodes", lambda cfg: [])(cfg)
+    nodes += reward_nodes
+    finetune_up = ("pretrain",) + tuple(n.role for n in reward_nodes)
+    nodes.append(Node("finetune", "finetune", config_slice(cfg, ("sampler", "algorithm", "reward", "curve", "seed")),
+                      finetune_up, "spec", uses))
+    nodes.append(Node("evaluate", "evaluate", evaluation_config(cfg), ("finetune", "judge"), "spec", uses))
+    return nodes
+
+
+register(Kind("model", "unet", UNetModel, code="engine.models.unet", rules=rules, graph=graph,
+              traits={"needs": "labelled_images", "samples": "class_images", "prompted": True}))

@@ -1,0 +1,35 @@
+"""Stage kind `evaluate`: final numbers of a fine-tuned policy against its pretrained start,
+and the `evaluation` block of a run. Families with a `judge` upstream add judge metrics; an
+algorithm may add its own (its `metrics` trait)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..registry import Block, Metric, StageKind, register, trait
+from ..rewards.classifier_kind import Classifier
+from ..spec.base import Strict
+
+
+class Evaluation(Strict):
+    method: Literal["auto", "exact", "monte_carlo"] = "auto"
+    samples: int = Field(100_000, ge=16, le=100_000_000)
+    seed: int = Field(12345, ge=0)
+    judge: Classifier = Classifier(arch="mlp", width=128, seed=1)   # image families only
+
+
+REWARD = ("reward_ode", "reward_sde", "gap", "improvement", "reward_ode_pretrained", "reward_sde_pretrained",
+          "gap_pretrained")
+STANDARD_ERRORS = ("reward_ode_se", "reward_sde_se", "gap_se", "reward_ode_pretrained_se", "reward_sde_pretrained_se",
+                   "gap_pretrained_se", "improvement_se")
+JUDGE = ("judge_accuracy", "judge_accuracy_pretrained", "diversity", "diversity_pretrained")
+
+
+def metrics(cfg, roles) -> list[Metric]:
+    names = REWARD + STANDARD_ERRORS + (JUDGE if "judge" in roles else ())
+    return [Metric(n) for n in names] + list(trait(cfg, "algorithm", "metrics", ()))
+
+
+register(Block("evaluation", Evaluation))
+register(StageKind("evaluate", version=3, code="engine.stages.evaluate", metrics=metrics))
