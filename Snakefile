@@ -12,6 +12,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
 from engine.launch import command as LAUNCH
+from engine.launch import gpus as GPUS
 from engine.plan import build_plan
 
 SCALE = str(config.get("scale", "default"))
@@ -30,6 +31,7 @@ report: "rules/captions/workflow.rst"
 
 wildcard_constraints:
     job="[0-9a-f]{16}",
+    stage="[a-z0-9_]+",
     name="[a-z0-9_-]+",
 
 
@@ -43,10 +45,6 @@ rule all:
     default_target: True
 
 
-include: "rules/data.smk"
-include: "rules/classifier.smk"
-include: "rules/pretrain.smk"
-include: "rules/finetune.smk"
-include: "rules/evaluate.smk"
+include: "rules/stage.smk"
 include: "rules/paper.smk"
 include: "rules/report.smk"

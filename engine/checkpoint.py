@@ -25,7 +25,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from . import distributed
-from .plan import RESULTS
+from .layout import RESULTS
 from .store import write_bytes_atomic
 
 FORMAT = "engine-resume-2"

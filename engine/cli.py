@@ -41,7 +41,7 @@ def cmd_validate(args) -> int:
 # ----------------------------------------------------------------------------- plan
 def cmd_plan(args) -> int:
     from . import status
-    from .plan import STAGE_ORDER, build_plan
+    from .plan import build_plan
     plan = build_plan(args.scale, files=_specs_arg(args.paths) if args.paths else None)
     st = status.plan_status(plan)
     total_runs = sum(len(s.runs) for s in plan.specs)
@@ -51,7 +51,7 @@ def cmd_plan(args) -> int:
     for spec in plan.specs:
         axes = ", ".join(f"{a} × {len(v)}" for a, v in spec.axes.items())
         print(f"\n{spec.name} ({spec.doc.file}): {len(spec.runs)} runs ({axes})")
-        for stage in STAGE_ORDER:
+        for stage in plan.stage_order:
             hs = sorted({h for r in spec.runs for h in plan.stage_hashes(r, stage)})
             if hs:
                 print(f"  {stage:10s} {len(hs):4d} instances: {status.counts(st[h] for h in hs)}")
@@ -61,7 +61,7 @@ def cmd_plan(args) -> int:
         if args.verbose:
             for r in spec.runs:
                 ax = " ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in r.axes.items())
-                sts = " ".join(f"{s}:{plan.run_hash(r, s)}({st[plan.run_hash(r, s)]})" for s in ("finetune", "evaluate"))
+                sts = " ".join(f"{role}:{h}({st[h]})" for role, h in plan.run_stages[(r.spec, r.index)].items())
                 print(f"    run {r.index:4d} {ax:40s} {sts}")
         for t in plan.targets.values():
             if t.spec is spec:
@@ -101,7 +101,7 @@ def cmd_schema(args) -> int:
 def cmd_run(args) -> int:
     from . import stages, store
     from .plan import build_plan
-    from .stages.common import Log
+    from .progress import Log
 
     t0 = time.time()
     plan = build_plan(args.scale)
@@ -165,7 +165,7 @@ def cmd_run(args) -> int:
 
 def _run_output(mod, plan, target, what: str) -> None:
     """Run a table, figure or index stage; a failure names the output, its spec and runs."""
-    from .stages.common import Log
+    from .progress import Log
     try:
         mod.run(plan, target, Log())
     except (SpecError, SpecErrors):
@@ -237,17 +237,17 @@ def cmd_gc(args) -> int:
 
 # ----------------------------------------------------------------------------- fingerprint
 def cmd_fingerprint(args) -> int:
-    from . import stages
+    from . import identity
     if args.update:
-        problems = stages.update_fingerprints(args.no_numeric_change)
+        problems = identity.update_fingerprints(args.no_numeric_change)
         for p in problems:
             print(p, file=sys.stderr)
         return 1 if problems else 0
-    rec = stages.recorded_fingerprints()
-    for stage, version in stages.VERSIONS.items():
-        digest = stages.source_digest(stage)
-        ok = rec.get(stage) == {"version": version, "digest": digest}
-        print(f"{stage:9s} v{version} {digest} {'ok' if ok else 'CHANGED'}")
+    rec = identity.recorded()
+    for cid, item in identity.components().items():
+        digest = identity.digest(item)
+        ok = rec.get(cid) == {"version": item.version, "digest": digest}
+        print(f"{cid:34s} v{item.version} {digest} {'ok' if ok else 'CHANGED'}")
     return 0
 
 
@@ -314,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("-o", "--output")
     sc.set_defaults(fn=cmd_schema)
     r = sub.add_parser("run", help="run stage instances (what Snakemake rules call)")
-    r.add_argument("stage", choices=["data", "classifier", "pretrain", "finetune", "evaluate", "table", "figure", "index"])
+    r.add_argument("stage", help="a registered stage kind (engine/stages/*_kind.py)")
     r.add_argument("hashes", nargs="*", help="instance hashes (table/figure: output keys)")
     r.add_argument("--scale", default="default", choices=SCALES)
     r.add_argument("--manifest", help="write a job manifest here when done")

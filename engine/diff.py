@@ -20,7 +20,7 @@ from typing import Any
 
 from . import store
 from .errors import EngineError, SpecError, SpecErrors
-from .plan import RUN_STAGES, SPEC_DIR, Plan, build_plan, spec_files
+from .plan import SPEC_DIR, Plan, build_plan, spec_files
 
 MISSING = "—"
 
@@ -113,6 +113,11 @@ def _wall(stage: str, h: str) -> float | None:
     return store.provenance(stage, h).get("wall_seconds")
 
 
+def _stages(*plans) -> list[str]:
+    """The stage kinds of the plans, in dependency order."""
+    return list(dict.fromkeys(s for p in plans if p is not None for s in p.stage_order))
+
+
 def _compare(name: str, old: Plan | None, new: Plan | None, old_hashes: set, new_hashes: set) -> SpecDiff:
     o = next(s for s in old.specs if s.name == name) if old else None
     n = next(s for s in new.specs if s.name == name) if new else None
@@ -142,7 +147,7 @@ def _compare(name: str, old: Plan | None, new: Plan | None, old_hashes: set, new
             if extra:
                 values[axis] = [v for (v,) in extra]
     # stage instances
-    for stage in RUN_STAGES:
+    for stage in _stages(old, new):
         mine = sorted({h for r in n.runs for h in new.stage_hashes(r, stage)}) if n else []
         compute = [h for h in mine if h not in old_hashes and not store.is_complete(stage, h)]
         theirs = sorted({h for r in o.runs for h in old.stage_hashes(r, stage)}) if o else []
@@ -171,7 +176,7 @@ def _estimate_cost(d: SpecDiff, old: Plan | None, new: Plan | None, spec, predec
     replaces, else the mean recorded time of the spec's stored instances of that stage."""
     if spec is None:
         return
-    for stage in RUN_STAGES:
+    for stage in d.stages:
         todo = set(d.stages[stage]["compute"])
         if not todo:
             continue

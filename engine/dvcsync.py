@@ -12,6 +12,7 @@ is the default in the committed .dvc/config (README).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 from .errors import EngineError
-from .plan import RESULTS, RUN_STAGES, paper_dir
+from .layout import RESULTS, paper_dir
 from .spec.models import SCALES
 from .store import tree_size
 
@@ -71,10 +72,32 @@ def ensure_remote(directory: str | Path | None = None) -> str:
 
 # ----------------------------------------------------------------------------- timestamps
 def dag_order(root: Path | str = ".") -> list[list[Path]]:
-    """The workflow's existing output files, grouped upstream first: the job manifests of each
-    run-level stage in dependency order, then every scale's tables and figures, then indexes."""
+    """The workflow's existing output files, grouped upstream first: the job manifests by the
+    depth of their instances in the DAG (read from the results' provenance), then every scale's
+    tables and figures, then indexes."""
     root = Path(root)
-    groups = [sorted((root / RESULTS / "jobs" / stage).glob("*.json")) for stage in RUN_STAGES]
+    depth: dict[Path, int] = {}
+
+    def instance_depth(stage: str, h: str) -> int:
+        d = root / RESULTS / stage / h
+        if d not in depth:
+            depth[d] = 0
+            try:
+                up = json.loads((d / "provenance.json").read_text())["upstream"]
+            except (OSError, ValueError, KeyError, TypeError):
+                up = []
+            depth[d] = 1 + max((instance_depth(p.parent.name, p.name) for u in up
+                                for p in (root / RESULTS).glob(f"*/{u}") if p.parent.name != "jobs"), default=-1)
+        return depth[d]
+
+    manifests: dict[int, list[Path]] = {}
+    for m in sorted((root / RESULTS / "jobs").glob("*/*.json")):
+        try:
+            level = max((instance_depth(m.parent.name, h) for h in json.loads(m.read_text())["instances"]), default=0)
+        except (OSError, ValueError, KeyError, TypeError):
+            level = 0
+        manifests.setdefault(level, []).append(m)
+    groups = [manifests[k] for k in sorted(manifests)]
     papers = [root / paper_dir(s) for s in SCALES]
     groups.append(sorted(f for d in papers for sub in ("tables", "figures") for f in (d / sub).glob("*")
                          if f.is_file()))

@@ -50,7 +50,18 @@ def versions_in_hash(uses) -> dict[str, int]:
 
 
 def _module_file(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
+    """The source file of a module (None for a name that is no module, e.g. an imported class)."""
+    parts = name.split(".")
+    if parts[0] == "engine":
+        base = ENGINE_DIR.joinpath(*parts[1:])
+        for p in (base.with_suffix(".py"), base / "__init__.py"):
+            if p.is_file():
+                return p
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, AttributeError, ValueError):
+        return None
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 

@@ -6,14 +6,18 @@ paths (GPUs, other stage kinds) belong here too. Imports no torch: the Snakefile
 """
 from __future__ import annotations
 
-# stage kinds whose code splits the work across torch.distributed ranks (engine/distributed.py);
-# other stages always run as one process
-DISTRIBUTED_STAGES = frozenset({"finetune"})
+from . import registry
 
 
 def processes(job) -> int:
-    """The number of processes `job` runs with."""
-    return job.processes if job.stage in DISTRIBUTED_STAGES else 1
+    """The number of processes `job` runs with: stage kinds declared `distributed` split their
+    work across torch.distributed ranks (engine/distributed.py); others run as one process."""
+    return job.processes if registry.stage(job.stage).distributed else 1
+
+
+def gpus(job) -> int:
+    """GPUs the job asks the scheduler for: one per process."""
+    return job.gpus if registry.stage(job.stage).distributed else min(job.gpus, 1)
 
 
 def command(job) -> str:

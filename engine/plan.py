@@ -15,48 +15,18 @@ registry; this module names no science. It imports no torch.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import identity, registry
+from .layout import (HASH_LEN, RESULTS, content_hash, instance_hash, manifest_path, paper_dir,  # noqa: F401
+                     result_dir)
 from .errors import SpecError
 from .spec import models as M
 from .spec.base import identity_dump
 from .spec.resolve import ExpandedSpec, Run, load_spec, expand
 
 SPEC_DIR = Path("specs")
-RESULTS = Path("results")
-HASH_LEN = 16
-
-
-def content_hash(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
-
-
-def instance_hash(stage: str, version: int, config: dict, upstream, components: dict | None = None) -> str:
-    """The content hash of a stage instance (also recomputed to check a stored result).
-    `components`: the non-baseline versions of the kinds it uses (identity.versions_in_hash);
-    absent when all are at the baseline, so such hashes are those of before it existed."""
-    payload = {"stage": stage, "version": version, "config": config, "upstream": list(upstream)}
-    if components:
-        payload["components"] = dict(components)
-    return content_hash(payload)
-
-
-def paper_dir(scale: str) -> Path:
-    """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
-    return Path("paper") if scale == "default" else Path("paper") / scale
-
-
-def result_dir(stage: str, h: str) -> Path:
-    return RESULTS / stage / h
-
-
-def manifest_path(stage: str, job_id: str) -> Path:
-    return RESULTS / "jobs" / stage / f"{job_id}.json"
 
 
 # ----------------------------------------------------------------------------- stage graph

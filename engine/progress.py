@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from . import distributed
 
@@ -32,3 +33,18 @@ def bar(total: int, desc: str, unit: str = "it", initial: int = 0):
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=_Lines(sys.stderr), ascii=True,
                 ncols=100, mininterval=float(os.environ.get("ENGINE_PROGRESS_SECONDS", "10")),
                 disable=not distributed.is_main())
+
+
+class Log:
+    """Progress lines with elapsed time, flushed at once (they go to the rule's log file).
+    quiet: say nothing (data-parallel ranks other than 0)."""
+
+    def __init__(self, prefix: str = "", quiet: bool = False):
+        self.t0 = time.time()
+        self.prefix = prefix
+        self.quiet = quiet
+
+    def __call__(self, msg: str) -> None:
+        if self.quiet:
+            return
+        print(f"[{time.time() - self.t0:7.1f}s] {self.prefix}{msg}", file=sys.stderr, flush=True)

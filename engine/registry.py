@@ -99,6 +99,7 @@ class StageKind:
     metrics: Callable[[Any, tuple], list[Metric]] = lambda cfg, roles: []
     series: Callable[[Any, tuple], list[Series]] = lambda cfg, roles: []
     distributed: bool = False         # may run under torchrun (resources.processes > 1)
+    grids: Callable[[tuple], tuple] = lambda roles: ()   # sample grids it writes: samples_<which>.png
     declared_in: str = ""
 
 

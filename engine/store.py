@@ -19,9 +19,9 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from . import identity, registry
 from .errors import StoreError
-from .plan import RESULTS, instance_hash, result_dir
-from .stages import VERSIONS, source_digest
+from .layout import RESULTS, instance_hash, result_dir
 
 PROVENANCE = "provenance.json"
 
@@ -143,8 +143,9 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
                     os.fsync(f.fileno())
                 files[str(p.relative_to(tmp))] = sha256_file(p)
         prov = {
-            "stage": instance.stage, "hash": instance.hash, "version": VERSIONS[instance.stage],
-            "code_digest": source_digest(instance.stage), "config": instance.config,
+            "stage": instance.stage, "hash": instance.hash, "version": registry.stage(instance.stage).version,
+            "components": dict(getattr(instance, "components", {})), "uses": [list(u) for u in instance.uses],
+            "code_digest": identity.instance_digest(instance.stage, instance.uses), "config": instance.config,
             "upstream": list(instance.upstream), "roles": list(getattr(instance, "roles", ())),
             "requested_by": requested_by or instance.runs,
             "run_config": run_config, "git": git_state(), "packages": package_versions(),
@@ -198,7 +199,7 @@ def verify_files(stage: str, h: str) -> dict:
     d = result_dir(stage, h)
     advice = f"delete {d} and rerun the workflow (or `engine pull` a good copy)"
     if "version" in prov:          # results written before the version was recorded skip this check
-        recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"])
+        recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"], prov.get("components"))
         if recomputed != h or prov.get("hash") != h:
             raise StoreError(f"result {stage}/{h}: {PROVENANCE} does not describe this result (its config hashes "
                              f"to {recomputed}); {advice}")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import stages, store
+from . import identity, registry, stages, store
 from .plan import Instance
 
 # stage kind -> (absolute tolerance, the nondeterministic kernel that needs it). The Gaussian
@@ -127,16 +127,19 @@ def compare(stored: Path, fresh: Path, names: list[str]) -> list[FileDiff]:
 
 def verify(stage: str, h: str, log) -> Report:
     """Refuse a tampered result, rerun it into a temporary directory, compare."""
-    from .stages.common import Log
+    from .progress import Log
     prov = store.verify_files(stage, h)
     report = Report(stage, h)
-    if prov.get("version", stages.VERSIONS[stage]) != stages.VERSIONS[stage]:
-        report.notes.append(f"stored by version {prov['version']} of the {stage} code; this is version "
-                            f"{stages.VERSIONS[stage]} (differences are expected)")
-    elif prov.get("code_digest") not in (None, stages.source_digest(stage)):
+    version = registry.stage(stage).version
+    uses = tuple(tuple(u) for u in prov.get("uses", ()))
+    if prov.get("version", version) != version or prov.get("components", {}) != identity.versions_in_hash(uses):
+        report.notes.append(f"stored by other versions of its code (stage {prov.get('version')}, kinds "
+                            f"{prov.get('components', {})}); differences are expected")
+    elif prov.get("code_digest") not in (None, identity.instance_digest(stage, uses)):
         report.notes.append(f"the {stage} code changed since (fingerprint {prov['code_digest']} -> "
-                            f"{stages.source_digest(stage)}) without a version bump")
-    inst = Instance(stage, h, prov["config"], tuple(prov["upstream"]), roles=tuple(prov.get("roles", ())))
+                            f"{identity.instance_digest(stage, uses)}) without a version bump")
+    inst = Instance(stage, h, prov["config"], tuple(prov["upstream"]), roles=tuple(prov.get("roles", ())),
+                    uses=uses, components=prov.get("components", {}))
     with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp:
         t0 = time.time()
         stages.module(stage).run(inst, Path(tmp), Log(prefix="  "))

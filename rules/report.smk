@@ -67,7 +67,7 @@ rule report_figure:
 
 rule report_samples:
     input:
-        lambda wc: _PRODUCER[_GRIDS[wc.name].evaluate],
+        lambda wc: _PRODUCER[_GRIDS[wc.name].result],
     output:
         report(REPORT + "/samples/{name}.png", **_report("samples", "Samples")),
     log:

@@ -1,6 +1,7 @@
 """Sharing results through DVC: push to a temporary local remote, `git clone`, `engine pull`,
 after which Snakemake plans nothing, and deleting a table regenerates only that table."""
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -33,6 +34,12 @@ def test_touch_in_dag_order_puts_every_output_after_its_inputs(tmp_path):
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text("x")
         os.utime(tmp_path / f, (2e9, 2e9))            # checkout order: all equal, in the future
+    # the manifests' instances, and evaluate's upstream (the finetune result), read from provenance
+    (tmp_path / "results/jobs/finetune/a.json").write_text(json.dumps({"instances": ["f0"]}))
+    (tmp_path / "results/jobs/evaluate/b.json").write_text(json.dumps({"instances": ["e0"]}))
+    for stage, h, up in (("finetune", "f0", []), ("evaluate", "e0", ["f0"])):
+        (tmp_path / "results" / stage / h).mkdir(parents=True)
+        (tmp_path / "results" / stage / h / "provenance.json").write_text(json.dumps({"upstream": up}))
     assert touch_in_dag_order(tmp_path, now=1e9) == len(files)
     mtime = {f: (tmp_path / f).stat().st_mtime for f in files}
     assert mtime["results/jobs/finetune/a.json"] < mtime["results/jobs/evaluate/b.json"]

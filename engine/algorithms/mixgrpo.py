@@ -53,3 +53,11 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         if on_epoch is not None:
             on_epoch(epoch, stats.result())
     return opt
+
+
+def evaluation_metrics(policy, train_stds, reward, method, cfg, ev: dict) -> dict:
+    """reward_window: E[r] of the mixed ODE-SDE sampler with the window where training ended."""
+    from ..evaluation import expected_reward
+    window = window_steps(cfg.algorithm.epochs, cfg.algorithm, cfg.sampler.steps)
+    mean, se = expected_reward(policy, mixed_stds(train_stds, window), reward, method, ev["samples"], ev["seed"] + 2)
+    return {"reward_window": mean, "reward_window_se": se}

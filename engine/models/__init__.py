@@ -1,11 +1,15 @@
-"""Model families: one file each. `build_policy` picks the family by `model.kind`."""
+"""Model families: one file each (`<kind>.py`, with its declaration `<kind>_kind.py`). Each
+implementation module defines the model contract:
+
+- `policy(cfg, upstream, generator=None)`: the fine-tunable policy at its pretrained start;
+- `pretrained(cfg, upstream, generator=None)`: the same, as evaluation's baseline;
+- `save_trained(policy, out_dir)`: what fine-tuning changed, into a finetune result;
+- `finetuned(cfg, upstream, result_dir, generator=None)`: the policy from a finetune result.
+"""
 from __future__ import annotations
 
 
-def build_policy(cfg, generator=None):
-    """The fine-tunable policy of a run config (data, model, sampler steps)."""
-    if cfg.model.kind == "gaussian_score":
-        from .gaussian import AffinePolicy, GaussianData
-        return AffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps,
-                            cfg.model.init_scale, generator)
-    raise ValueError(f"unknown model kind {cfg.model.kind!r}")
+def family(cfg):
+    """The implementation module of a run's model family."""
+    from .. import registry
+    return registry.implementation(registry.kind("model", cfg.model.kind))

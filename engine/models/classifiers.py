@@ -6,6 +6,7 @@ fools the reward (reward hacking) need not fool the judge.
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 
@@ -42,3 +43,20 @@ class MLP(nn.Module):
 def build_classifier(cfg, size: int) -> nn.Module:
     torch.manual_seed(cfg.seed)
     return {"cnn": CNN, "mlp": MLP}[cfg.arch](size, cfg.width)
+
+
+def load_stored(h: str) -> torch.nn.Module:
+    """A trained classifier from the store (eval mode, frozen)."""
+    from .. import store
+    from ..rewards.classifier_kind import Classifier
+    prov = store.verify_files("classifier", h)
+    cfg = Classifier.model_validate(prov["config"]["classifier"])
+    d = store.result_dir("classifier", h)
+    state = load_file(str(d / "classifier.safetensors"))
+    size = int(round((state["body.1.weight"].shape[1]) ** 0.5)) if cfg.arch == "mlp" else 8
+    net = build_classifier(cfg, size)
+    net.load_state_dict(state)
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net

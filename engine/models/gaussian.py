@@ -117,3 +117,28 @@ class AffinePolicy(nn.Module):
             m = M * m + N
             v = M * M * v + stds[k] ** 2
         return m, v
+
+
+# ----------------------------------------------------------------------------- the model contract
+def policy(cfg, upstream: dict, generator=None) -> AffinePolicy:
+    """The fine-tunable policy of a run config (data, model, sampler steps)."""
+    return AffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps, cfg.model.init_scale, generator)
+
+
+def pretrained(cfg, upstream: dict, generator=None) -> AffinePolicy:
+    p = policy(cfg, upstream, generator)
+    p.reset_to_pretrained()
+    return p
+
+
+def save_trained(p: AffinePolicy, out_dir) -> None:
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous() for k, v in p.state_dict().items() if k in ("A", "b")},
+              str(out_dir / "policy.safetensors"))
+
+
+def finetuned(cfg, upstream: dict, result_dir, generator=None) -> AffinePolicy:
+    from safetensors.torch import load_file
+    p = policy(cfg, upstream, generator)
+    p.load_state_dict({**p.state_dict(), **load_file(str(result_dir / "policy.safetensors"))})
+    return p

@@ -226,3 +226,20 @@ def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
                                    m, cfg.data.prompts, cfg.sampler.steps, device, dtype)
     return policy
 
+
+
+# ----------------------------------------------------------------------------- the model contract
+def policy(cfg, upstream: dict, generator=None) -> StableDiffusionPolicy:
+    return load_policy(cfg)
+
+
+def pretrained(cfg, upstream: dict, generator=None) -> StableDiffusionPolicy:
+    return load_policy(cfg)
+
+
+def save_trained(p: StableDiffusionPolicy, out_dir) -> None:
+    p.save_trained(out_dir / "unet")        # the LoRA adapter only
+
+
+def finetuned(cfg, upstream: dict, result_dir, generator=None) -> StableDiffusionPolicy:
+    return load_policy(cfg, lora_weights=str(result_dir / "unet"))

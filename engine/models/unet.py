@@ -85,3 +85,25 @@ def load_pretrained(path, pre, steps: int, keep_reference: bool = False) -> UNet
 
     unet = UNet2DModel.from_pretrained(str(path), use_safetensors=True)
     return UNetPolicy(unet, pre, steps, unet.config.sample_size, keep_reference)
+
+
+# ----------------------------------------------------------------------------- the model contract
+def policy(cfg, upstream: dict, generator=None, weights: str | None = None) -> UNetPolicy:
+    """The pretrain result's UNet (or fine-tuned `weights`, a directory holding the UNet); with a
+    KL term the pretrained copy is kept as the reference."""
+    from .. import store
+    path = weights or (store.result_dir("pretrain", upstream["pretrain"]) / "unet")
+    keep_ref = getattr(cfg.algorithm, "kl_coef", 0) > 0 and weights is None
+    return load_pretrained(path, cfg.model.pretrain, cfg.sampler.steps, keep_reference=keep_ref)
+
+
+def pretrained(cfg, upstream: dict, generator=None) -> UNetPolicy:
+    return policy(cfg, upstream, generator)
+
+
+def save_trained(p: UNetPolicy, out_dir) -> None:
+    p.unet.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
+
+
+def finetuned(cfg, upstream: dict, result_dir, generator=None) -> UNetPolicy:
+    return policy(cfg, upstream, weights=str(result_dir / "unet"))

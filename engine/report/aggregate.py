@@ -13,23 +13,25 @@ def selected_runs(spec, where: dict) -> list:
     return [r for r in spec.runs if all(r.field(k) == v for k, v in where.items())]
 
 
-def eval_metrics(plan, run) -> dict:
-    return store.read_json("evaluate", plan.run_hash(run, "evaluate"), "metrics.json")
-
-
-def curve(plan, run) -> list[dict]:
-    return store.read_json("finetune", plan.run_hash(run, "finetune"), "curve.json")
-
-
 def metrics(plan, run) -> dict:
-    """Every scalar metric of a run (name -> value), from the stages that declare them."""
-    return eval_metrics(plan, run)
+    """Every scalar metric of a run (name -> value), read from the stages that declare them
+    (engine/registry.py); a stage's metrics.json may hold more (training statistics)."""
+    out = {}
+    for role in dict.fromkeys(role for role, _ in run.metrics.values()):
+        stage = plan.instances[plan.run_hash(run, role)].stage
+        values = store.read_json(stage, plan.run_hash(run, role), "metrics.json")
+        out.update((name, values[name]) for name, (r, _) in run.metrics.items() if r == role and name in values)
+    return out
 
 
 def series(plan, run, name: str) -> tuple[list, list]:
-    """One series of a run as (xs, ys); a training curve's x is the epoch (epoch 0 = pretrained)."""
-    rows = curve(plan, run)
-    return [r["epoch"] for r in rows], [r[name] for r in rows]
+    """One series of a run as (xs, ys): from a list of records holding x and the series (a
+    training curve, x = epoch, epoch 0 = pretrained), or from a mapping name -> {"x", "y"}."""
+    role, decl = run.series[name]
+    data = store.read_json(plan.instances[plan.run_hash(run, role)].stage, plan.run_hash(run, role), decl.file)
+    if isinstance(data, list):
+        return [r[decl.x] for r in data], [r[name] for r in data]
+    return list(data[name]["x"]), list(data[name]["y"])
 
 
 def group(spec, runs, keys: list[str], label: str) -> "OrderedDict[tuple, list]":

@@ -1,39 +1,66 @@
-"""Render a figure output: y against x (an axis, or `epoch` for training curves),
-one line per hue value, one panel per panel value, mean ± std band over seeds."""
+"""Render a figure output: y against x (a run field, or a series against its own x such as
+`epoch`), one line per hue value, one panel per panel value, mean ± std band over seeds;
+`plot: step` draws staircases, `plot: heatmap` a metric over two run fields."""
 from __future__ import annotations
 
 import io
 
-from .aggregate import curve, eval_metrics, fmt_value, group, mean_std, selected_runs
+from .aggregate import fmt_value, group, mean_std, selected_runs
+from .aggregate import metrics as run_metrics
+from .aggregate import series as run_series
 from .escape import mpl
 
 
 def series(plan, target) -> dict:
-    """{panel: {hue: [(x, mean, std, n)]}} plus the run hashes used."""
+    """{panel: {hue: [(x, mean, std, n)]}} plus the run hashes used; a heatmap:
+    {"cells": {(x, y): (mean, std, n)}}."""
+    from ..plan import output_roles
     spec, f = target.spec, target.cfg
     runs = selected_runs(spec, f.where)
-    keys = [k for k in (f.panel, f.hue) if k] + ([] if f.x == "epoch" else [f.x])
+    along_series = f.plot != "heatmap" and all(f.y in r.series and r.series[f.y][1].x == f.x for r in runs)
+    axes = [f.x, f.y] if f.plot == "heatmap" else ([] if along_series else [f.x])
+    keys = [k for k in (f.panel, f.hue) if k] + axes
     groups = group(spec, runs, keys, f"figure '{f.name}'")
-    stage = "finetune" if f.x == "epoch" else "evaluate"
+    roles = sorted({role for r in runs for role in output_roles(r, f)})
+    used = {plan.run_hash(r, role) for r in runs for role in roles}
     out: dict = {}
-    used = set()
     for key, members in groups.items():
         key = list(key)
         panel = key.pop(0) if f.panel else None
         hue = key.pop(0) if f.hue else None
+        if f.plot == "heatmap":
+            vals = [float(run_metrics(plan, r)[f.value]) for r in members]
+            out.setdefault(panel, {}).setdefault(hue, []).append((tuple(key), *mean_std(vals), len(vals)))
+            continue
         pts: dict[float, list[float]] = {}
         for r in members:
-            used.add(plan.run_hash(r, stage))
-            if f.x == "epoch":
-                for row in curve(plan, r):
-                    pts.setdefault(row["epoch"], []).append(row[f.y])
+            if along_series:
+                for x, y in zip(*run_series(plan, r, f.y)):
+                    pts.setdefault(x, []).append(y)
             else:
-                pts.setdefault(r.field(f.x), []).append(eval_metrics(plan, r)[f.y])
+                pts.setdefault(r.field(f.x), []).append(run_metrics(plan, r)[f.y])
         line = out.setdefault(panel, {}).setdefault(hue, [])
         for x, vals in pts.items():
             line.append((x, *mean_std(vals), len(vals)))
         line.sort()
-    return {"panels": out, "runs": sorted(used), "stage": stage}
+    return {"panels": out, "runs": sorted(used), "stage": "/".join(roles)}
+
+
+def _heatmap(ax, fig, f, cells) -> None:
+    xs = sorted({c[0][0] for c in cells}, key=_order)
+    ys = sorted({c[0][1] for c in cells}, key=_order)
+    grid = [[float("nan")] * len(xs) for _ in ys]
+    for (x, y), mu, _sd, _n in cells:
+        grid[ys.index(y)][xs.index(x)] = mu
+    im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(xs)), [fmt_value(x) for x in xs], fontsize=7)
+    ax.set_yticks(range(len(ys)), [fmt_value(y) for y in ys], fontsize=7)
+    ax.set_ylabel(f.y.rsplit(".", 1)[-1])
+    fig.colorbar(im, ax=ax, label=f.value)
+
+
+def _order(v):
+    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
 
 
 def render(plan, target, data) -> tuple[bytes, bytes]:
@@ -46,21 +73,26 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.6, 3.6), squeeze=False, sharey=True)
     for ax, (panel, lines) in zip(axes[0], panels.items()):
-        for hue, pts in lines.items():
+        if f.plot == "heatmap":
+            _heatmap(ax, fig, f, [c for pts in lines.values() for c in pts])
+        for hue, pts in ([] if f.plot == "heatmap" else lines.items()):
             xs = [p[0] for p in pts]
             mu = [p[1] for p in pts]
             sd = [p[2] for p in pts]
             label = mpl(f"{f.hue.rsplit('.', 1)[-1]} = {fmt_value(hue)}") if f.hue else None
-            (ln,) = ax.plot(xs, mu, marker="o" if len(xs) < 15 else None, ms=3, label=label)
+            style = {"drawstyle": "steps-post"} if f.plot == "step" else {"marker": "o" if len(xs) < 15 else None}
+            (ln,) = ax.plot(xs, mu, ms=3, label=label, **style)
             ax.fill_between(xs, [m - s for m, s in zip(mu, sd)], [m + s for m, s in zip(mu, sd)],
-                            color=ln.get_color(), alpha=0.2, lw=0)
-        ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
+                            color=ln.get_color(), alpha=0.2, lw=0, step="post" if f.plot == "step" else None)
+        if f.plot != "heatmap":
+            ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
         ax.set_xlabel(f.x.rsplit(".", 1)[-1])
         if f.panel:
             ax.set_title(mpl(f"{f.panel.rsplit('.', 1)[-1]} = {fmt_value(panel)}"), fontsize=10)
-        if f.hue:
+        if f.hue and f.plot != "heatmap":
             ax.legend(fontsize=7)
-    axes[0][0].set_ylabel(f.y)
+    if f.plot != "heatmap":
+        axes[0][0].set_ylabel(f.y)
     title = f.caption or f.name
     fig.suptitle(mpl(title), fontsize=10)
     fig.text(0.01, 0.005, f"{target.spec.doc.file} · scale {plan.scale} · {len(data['runs'])} {data['stage']} runs "

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EngineError
-from ..plan import Plan, result_dir
+from .. import registry
+from ..plan import Plan, output_roles, result_dir
 from .escape import one_line, rst
 
 ROOT = Path("build") / "report"
@@ -35,24 +36,26 @@ def report_file(scale: str) -> Path:
 
 @dataclass(frozen=True)
 class SampleGrid:
-    evaluate: str                     # evaluate instance hash
+    result: str                       # hash of the instance that wrote it
+    stage: str
     which: str                        # finetuned | pretrained
-    finetune: str
     runs: tuple[tuple[str, int], ...]  # (spec, run index) that asked for it
 
     @property
     def key(self) -> str:
-        return f"{self.evaluate}_{self.which}"
+        return f"{self.result}_{self.which}"
+
+    @property
+    def file(self) -> str:
+        return f"samples_{self.which}.png"
 
 
 def sample_grids(plan: Plan) -> dict[str, SampleGrid]:
-    """The sample grids the plan's evaluations write (those with a judge: the image families)."""
+    """The sample grids the plan's stage instances write (their stage kinds declare `grids`)."""
     out = {}
     for h, inst in plan.instances.items():
-        if inst.stage != "evaluate" or "judge" not in inst.roles:
-            continue
-        for which in WHICH:
-            g = SampleGrid(h, which, inst.upstream_by_role()["finetune"], tuple(inst.runs))
+        for which in registry.stage(inst.stage).grids(inst.roles):
+            g = SampleGrid(h, inst.stage, which, tuple(inst.runs))
             out[g.key] = g
     return out
 
@@ -81,8 +84,9 @@ def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
     """The caption fields of one item (rules/captions/item.rst), every one escaped for rst."""
     if kind in ("table", "figure"):
         t = plan.targets[name]
-        stage = "finetune" if kind == "figure" and t.cfg.x == "epoch" else "evaluate"
-        runs = sorted({plan.run_hash(r, stage) for r in t.spec.runs})
+        roles = sorted({role for r in t.spec.runs for role in output_roles(r, t.cfg)})
+        stage = "/".join(roles)
+        runs = sorted({plan.run_hash(r, role) for r in t.spec.runs for role in roles})
         return {"title": rst(f"{name}: {t.cfg.caption or t.spec.header.title or t.spec.name}"),
                 "spec": rst(t.spec.name), "spec_file": rst(t.spec.doc.file), "scale": rst(plan.scale),
                 "key": rst(t.key), "runs": rst(f"{len(runs)} {stage} runs: " + " ".join(runs))}
@@ -92,7 +96,7 @@ def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
         asked = "; ".join(f"{s} run {i} ({_axes(plan, s, i)})" for s, i in g.runs)
         return {"title": rst(f"Samples of the {WHICH[g.which]} model (ODE sampler, one column per class): {asked}"),
                 "spec": rst(spec), "spec_file": rst(_spec_of(plan, spec).doc.file), "scale": rst(plan.scale),
-                "key": rst(g.evaluate), "runs": rst(f"evaluate {g.evaluate}, finetune {g.finetune}")}
+                "key": rst(g.result), "runs": rst(f"{g.stage} {g.result}")}
     if kind == "index":
         specs = ", ".join(s.name for s in plan.specs)
         return {"title": rst(f"Every output of scale {plan.scale} and the claims' verdicts, computed from the results"),
@@ -138,11 +142,10 @@ def write(plan: Plan, kind: str, name: str, out: Path) -> None:
         g = sample_grids(plan).get(name)
         if g is None:
             raise EngineError(f"no sample grid {name} at scale {plan.scale}; the specs changed: rerun snakemake")
-        files = verify_files("evaluate", g.evaluate)["files"]
-        rel = f"samples_{g.which}.png"
-        if rel not in files:
-            raise EngineError(f"evaluate {g.evaluate} has no {rel}")
-        write_bytes_atomic(out, (result_dir("evaluate", g.evaluate) / rel).read_bytes())
+        files = verify_files(g.stage, g.result)["files"]
+        if g.file not in files:
+            raise EngineError(f"{g.stage} {g.result} has no {g.file}")
+        write_bytes_atomic(out, (result_dir(g.stage, g.result) / g.file).read_bytes())
     elif kind == "index":
         index = Path(plan.index_file)
         write_bytes_atomic(out, markdown_page(index.read_text(), f"outputs ({plan.scale})", index.parent).encode())

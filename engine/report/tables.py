@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from .aggregate import eval_metrics, fmt_value, group, mean_std, selected_runs
+from .aggregate import fmt_value, group, mean_std, metrics as run_metrics, selected_runs
 from .escape import md_cell, md_inline, tex
 
 
@@ -33,10 +33,9 @@ def build(plan, target) -> dict:
             members = groups.get(rk + ck, [])
             vals = []
             for r in members:
-                h = plan.run_hash(r, "evaluate")
-                if h not in metrics:
-                    metrics[h] = eval_metrics(plan, r)
-                vals.append(float(metrics[h][m]))
+                if r.index not in metrics:
+                    metrics[r.index] = run_metrics(plan, r)
+                vals.append(float(metrics[r.index][m]))
             mu, sd = mean_std(vals)
             cell_row.append((mu, sd, len(vals)))
         rows.append(row)

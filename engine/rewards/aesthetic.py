@@ -73,3 +73,7 @@ class AestheticReward:
                 e = embedding(self.model.get_image_features(pixel_values=pixels)).float()
                 return self.head(e / e.norm(dim=-1, keepdim=True))
         return batched(score, len(x), self.batch).to(x.device, x.dtype)
+
+
+def build(cfg, upstream: dict, device=None) -> AestheticReward:
+    return AestheticReward.load(cfg, device)

@@ -28,3 +28,7 @@ class JpegSize:
 
     def __call__(self, x: torch.Tensor, prompts=None) -> torch.Tensor:
         return self.sign * torch.tensor([jpeg_kb(img, self.quality) for img in x], dtype=x.dtype)
+
+
+def build(cfg, upstream: dict, device=None) -> JpegSize:
+    return JpegSize(cfg.quality, sign=-1.0 if cfg.kind == "jpeg_compressibility" else 1.0)

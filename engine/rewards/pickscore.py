@@ -42,3 +42,7 @@ class PickScoreReward:
                 img, txt = img / img.norm(dim=-1, keepdim=True), txt / txt.norm(dim=-1, keepdim=True)
                 return self.model.logit_scale.exp().float() * (img * txt).sum(-1)
         return batched(score, len(x), self.batch).to(x.device, x.dtype)
+
+
+def build(cfg, upstream: dict, device=None) -> PickScoreReward:
+    return PickScoreReward.load(cfg, device)

@@ -15,3 +15,7 @@ class QuadraticReward:
     def expectation(self, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         """E[r(x)] for x ~ N(mean, diag(var)): -scale * (|mean - c|^2 + sum var)."""
         return -self.scale * (((mean - self.center) ** 2).sum() + var.sum())
+
+
+def build(cfg, upstream: dict, device=None) -> QuadraticReward:
+    return QuadraticReward(cfg.center, cfg.scale)

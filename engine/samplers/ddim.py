@@ -12,3 +12,8 @@ def ddim_stds(a: torch.Tensor, s: torch.Tensor, eta: float) -> torch.Tensor:
     ratio = (a_t * s_p) ** 2 / ((s_t * a_p) ** 2)         # SNR_t / SNR_prev <= 1
     var = s_p ** 2 * (1.0 - ratio)
     return eta * var.clamp_min(0.0).sqrt()
+
+
+def step_stds(sampler, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The sampler contract (engine/samplers/__init__.py)."""
+    return ddim_stds(a, s, sampler.eta)

@@ -82,3 +82,8 @@ def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=N
     if not record:
         return {"x0": x}
     return {"xs": torch.stack(xs), "logps": logps, "x0": x}
+
+
+def step_stds(sampler, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The sampler contract (engine/samplers/__init__.py)."""
+    return gddim_stds(a, s, sampler.stochasticity)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from .. import progress, store
+from .. import progress
 from ..models.classifiers import build_classifier
-from ..spec.models import Classifier
+from ..rewards.classifier_kind import Classifier
 from . import data as data_stage
 from .common import setup_torch
 
@@ -42,18 +42,3 @@ def run(instance, out_dir, log) -> dict:
     (out_dir / "metrics.json").write_text(json.dumps(metrics))
     log(f"{cfg.arch}: held-out accuracy {acc:.4f}")
     return metrics
-
-
-def load(h: str) -> torch.nn.Module:
-    """A trained classifier from the store (eval mode, frozen)."""
-    prov = store.verify_files("classifier", h)
-    cfg = Classifier.model_validate(prov["config"]["classifier"])
-    d = store.result_dir("classifier", h)
-    state = load_file(str(d / "classifier.safetensors"))
-    size = int(round((state["body.1.weight"].shape[1]) ** 0.5)) if cfg.arch == "mlp" else 8
-    net = build_classifier(cfg, size)
-    net.load_state_dict(state)
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net

@@ -17,11 +17,10 @@ import json
 import math
 
 import torch
-from safetensors.torch import load_file
-
-from .. import store
+from .. import registry, store
 from ..evaluation import resolve_method, reward_gap_metrics
-from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
+from ..models import family
+from .common import Log, finetune_config, reward_for, sampler_stds, setup_torch
 
 
 def _rename(m: dict, suffix: str) -> dict:
@@ -41,13 +40,8 @@ def run(instance, out_dir, log: Log) -> dict:
     setup_torch()
     gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
     ft_dir = store.result_dir("finetune", up["finetune"])
-    pre = build_policy_for(cfg, ft_up, gen())
-    if cfg.model.kind == "gaussian_score":
-        pre.reset_to_pretrained()
-        ft = build_policy_for(cfg, ft_up, gen())
-        ft.load_state_dict({**ft.state_dict(), **load_file(str(ft_dir / "policy.safetensors"))})
-    else:
-        ft = build_policy_for(cfg, ft_up, weights=str(ft_dir / "unet"))
+    pre = family(cfg).pretrained(cfg, ft_up, gen())
+    ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
     reward = reward_for(cfg, ft_up, ft)
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
@@ -62,19 +56,16 @@ def run(instance, out_dir, log: Log) -> dict:
     else:
         metrics["improvement_se"] = 0.0
     metrics["method"] = method
-    if cfg.algorithm.kind == "mixgrpo":
-        from ..algorithms.mixgrpo import mixed_stds, window_steps
-        from ..evaluation import expected_reward
-        window = window_steps(cfg.algorithm.epochs, cfg.algorithm, cfg.sampler.steps)
-        metrics["reward_window"], metrics["reward_window_se"] = expected_reward(
-            ft, mixed_stds(train_stds, window), reward, method, ev["samples"], ev["seed"] + 2)
+    algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
+    if hasattr(algorithm, "evaluation_metrics"):       # the algorithm's own (its `metrics` trait declares them)
+        metrics.update(algorithm.evaluation_metrics(ft, train_stds, reward, method, cfg, ev))
     if hasattr(ft, "decode"):          # text-to-image: before/after samples of the ODE sampler
         from ..models.stable_diffusion import save_samples
         for name, pol in (("_finetuned", ft), ("_pretrained", pre)):
             save_samples(pol, ode_stds, ev["seed"], out_dir / f"samples{name}.png")
     if "judge" in up:
-        from .classifier import load as load_classifier
-        judge = load_classifier(up["judge"])
+        from ..models.classifiers import load_stored
+        judge = load_stored(up["judge"])
         for name in ("", "_pretrained"):
             x0, prompts = ode[name]["x0"], ode[name]["prompts"]        # = sample_x0(policy, ode_stds, ...)
             metrics.update(_rename(judge_metrics(judge, x0, prompts), name))

@@ -32,4 +32,9 @@ def metrics(cfg, roles) -> list[Metric]:
 
 
 register(Block("evaluation", Evaluation))
-register(StageKind("evaluate", version=3, code="engine.stages.evaluate", metrics=metrics))
+def grids(roles) -> tuple[str, ...]:
+    """Image families (those with a judge) save ODE samples before and after fine-tuning."""
+    return ("finetuned", "pretrained") if "judge" in roles else ()
+
+
+register(StageKind("evaluate", version=3, code="engine.stages.evaluate", metrics=metrics, grids=grids))

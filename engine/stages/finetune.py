@@ -14,17 +14,15 @@ import json
 import math
 
 import torch
-from safetensors.torch import save_file
 
-from .. import checkpoint, progress
-from ..algorithms import ddpo, mixgrpo
+from .. import checkpoint, progress, registry
 from ..algorithms.policy_gradient import make_optimizer
+from ..models import family
 from ..errors import NumericalFault
 from ..evaluation import resolve_method, reward_gap_metrics
 from .common import Log, build_policy_for, finetune_config, reward_for, sampler_stds, setup_torch
 
 CURVE_SEED_OFFSET = 1_000_003
-ALGORITHMS = {"ddpo": ddpo, "mixgrpo": mixgrpo}
 
 
 def run(instance, out_dir, log: Log) -> dict:
@@ -74,16 +72,11 @@ def run(instance, out_dir, log: Log) -> dict:
         resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen,
                           {"curve": curve, "last": last, "algorithm": algo_state})
 
-    ALGORITHMS[cfg.algorithm.kind].train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
+    algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
+    algorithm.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
                                          start_epoch=start, optimizer=opt, state=algo_state)
     bar.close()
-    if cfg.model.kind == "gaussian_score":
-        save_file({k: v.detach().contiguous() for k, v in policy.state_dict().items() if k in ("A", "b")},
-                  str(out_dir / "policy.safetensors"))
-    elif hasattr(policy, "save_trained"):
-        policy.save_trained(out_dir / "unet")        # Stable Diffusion: the LoRA adapter only
-    else:
-        policy.unet.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
+    family(cfg).save_trained(policy, out_dir)
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
     metrics = {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "train": last, "method": method}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..report.claims import evaluate_claim
-from ..report.escape import md_block, md_cell, md_inline
+from ..report.claims import render_claims
+from ..report.escape import md_block, md_inline
+from ..plan import output_roles
 from ..store import write_bytes_atomic
 
 
@@ -30,18 +31,12 @@ def render(plan) -> str:
             first = f"![{t.name}]({rel[0]})" if t.kind == "figure" else f"[{rel[0]}]({rel[0]})"
             lines.append(f"- **{t.name}** ({t.kind}): {first} · [{Path(rel[1]).suffix[1:]}]({rel[1]}) — "
                          f"{md_inline(t.cfg.caption or '')}")
-            stage = "finetune" if t.kind == "figure" and t.cfg.x == "epoch" else "evaluate"
-            runs = sorted({plan.run_hash(r, stage) for r in spec.runs})
-            lines.append(f"  <sub>key `{t.key}`; {stage} runs: {' '.join(runs)}</sub>")
+            roles = sorted({role for r in spec.runs for role in output_roles(r, t.cfg)})
+            runs = sorted({plan.run_hash(r, role) for r in spec.runs for role in roles})
+            lines.append(f"  <sub>key `{t.key}`; {'/'.join(roles)} runs: {' '.join(runs)}</sub>")
         lines.append("")
         if spec.header.claims:
-            lines += ["| claim | check | evidence | verdict |", "|---|---|---|---|"]
-            for c in spec.header.claims:
-                v = evaluate_claim(plan, spec, c)
-                lines.append(f"| {md_cell(v['text'])} | {md_cell(v['how'])} | {v['ok']}/{v['total']} {v['unit']} "
-                             f"| **{v['verdict']}** |")
-            lines += ["", "Verdicts are computed from the stored results by `engine/report/claims.py` "
-                      "(holds: at least the claim's `min_fraction` of cases agree).", ""]
+            lines += render_claims(plan, spec) + [""]
     return "\n".join(lines)
 
 

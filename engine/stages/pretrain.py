@@ -12,7 +12,7 @@ import torch
 
 from .. import progress
 from ..models.unet import alphas_cumprod, build_unet
-from ..spec.models import UNetModel
+from ..models.unet_kind import UNetModel
 from . import data as data_stage
 from .common import setup_torch
 

@@ -1,0 +1,38 @@
+"""Where things live and how they are named: result directories, job manifests, paper
+outputs, and the content hashes that name them. No imports from the rest of the engine."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+RESULTS = Path("results")
+HASH_LEN = 16
+
+
+def content_hash(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
+
+
+def instance_hash(stage: str, version: int, config: dict, upstream, components: dict | None = None) -> str:
+    """The content hash of a stage instance (also recomputed to check a stored result).
+    `components`: the non-baseline versions of the kinds it uses (identity.versions_in_hash);
+    absent when all are at the baseline, so such hashes are those of before it existed."""
+    payload = {"stage": stage, "version": version, "config": config, "upstream": list(upstream)}
+    if components:
+        payload["components"] = dict(components)
+    return content_hash(payload)
+
+
+def paper_dir(scale: str) -> Path:
+    """Default-scale outputs live in paper/; other scales in paper/<scale>/."""
+    return Path("paper") if scale == "default" else Path("paper") / scale
+
+
+def result_dir(stage: str, h: str) -> Path:
+    return RESULTS / stage / h
+
+
+def manifest_path(stage: str, job_id: str) -> Path:
+    return RESULTS / "jobs" / stage / f"{job_id}.json"
