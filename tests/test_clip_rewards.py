@@ -5,7 +5,8 @@ import torch
 
 from engine.errors import EngineError
 from engine.rewards import build
-from engine.spec.models import AestheticReward, PickScoreReward
+from engine.rewards.aesthetic_kind import AestheticReward
+from engine.rewards.pickscore_kind import PickScoreReward
 
 from .tiny_models import save_aesthetic_head, save_tiny_clip
 

@@ -186,7 +186,8 @@ def _tiny_unet_run(tmp_path, resume_at: int | None, keep_stats: bool = True) -> 
     from the second epoch), straight or resumed from a checkpoint after `resume_at` epochs."""
     from engine.models.unet import UNetPolicy, build_unet
     from engine.samplers.gddim import gddim_stds
-    from engine.spec.models import DDPOAlgorithm, UNetModel
+    from engine.algorithms.ddpo_kind import DDPOAlgorithm
+    from engine.models.unet_kind import UNetModel
 
     def fresh():
         torch.manual_seed(0)

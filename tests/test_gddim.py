@@ -12,7 +12,9 @@ from engine.models.processes import grid
 from engine.rewards.quadratic import QuadraticReward
 from engine.samplers.ddim import ddim_stds
 from engine.samplers.gddim import gddim_stds, log_prob, sample_chain, step
-from engine.spec import models as M
+from engine.data.gaussian_kind import GaussianData as GaussianDataSpec
+from engine.data.gaussian_mixture_kind import GaussianMixtureData
+from engine.models.process_spec import VEProcess, VPProcess
 
 
 
@@ -54,7 +56,7 @@ def test_step_matches_diffusers_ddim(lam):
 
 
 def test_gddim_lambda_one_is_ddpm_and_large_lambda_renoises_fully():
-    a, s = grid(M.VPProcess(kind="vp"), 20)
+    a, s = grid(VPProcess(kind="vp"), 20)
     assert torch.allclose(gddim_stds(a, s, 1.0), ddim_stds(a, s, 1.0), atol=1e-12)
     assert torch.all(gddim_stds(a, s, 0.0) == 0)
     big = gddim_stds(a, s, 200.0)
@@ -65,7 +67,7 @@ def test_gddim_lambda_one_is_ddpm_and_large_lambda_renoises_fully():
 
 
 def test_ve_noise_matches_closed_form():
-    a, s = grid(M.VEProcess(kind="ve", sigma_min=0.02, sigma_max=30.0), 12)
+    a, s = grid(VEProcess(kind="ve", sigma_min=0.02, sigma_max=30.0), 12)
     lam = 2.5
     ours = gddim_stds(a, s, lam)
     sig_t, sig_p = s[1:], s[:-1]
@@ -82,7 +84,7 @@ def test_log_prob_matches_torch_distributions():
 
 
 def _exact_marginal_error(process, lam, steps, mu=0.7, sd=0.5):
-    data = GaussianData(M.GaussianData(kind="gaussian", dim=1, mean=mu, std=sd))
+    data = GaussianData(GaussianDataSpec(kind="gaussian", dim=1, mean=mu, std=sd))
     pol = AffinePolicy(data, process, steps)
     stds = gddim_stds(pol.a, pol.s, lam)
     aT, sT = pol.a[-1], pol.s[-1]
@@ -90,7 +92,7 @@ def _exact_marginal_error(process, lam, steps, mu=0.7, sd=0.5):
     return float((m - mu).abs().detach() + (v.sqrt() - sd).abs().detach())     # W2 of 1-d Gaussians
 
 
-@pytest.mark.parametrize("process", [M.VPProcess(kind="vp"), M.VEProcess(kind="ve", sigma_min=0.01, sigma_max=20.0)],
+@pytest.mark.parametrize("process", [VPProcess(kind="vp"), VEProcess(kind="ve", sigma_min=0.01, sigma_max=20.0)],
                          ids=["vp", "ve"])
 @pytest.mark.parametrize("lam", [0.0, 1.0, 3.0, 10.0])
 def test_marginal_error_shrinks_with_steps(process, lam):
@@ -103,11 +105,11 @@ def test_marginal_error_shrinks_with_steps(process, lam):
 
 def _random_policy(process, dim=3, steps=8, seed=0):
     g = torch.Generator().manual_seed(seed)
-    data = GaussianData(M.GaussianData(kind="gaussian", dim=dim, mean=0.5, std=0.8))
+    data = GaussianData(GaussianDataSpec(kind="gaussian", dim=dim, mean=0.5, std=0.8))
     return AffinePolicy(data, process, steps, init_scale=0.2, generator=g)
 
 
-@pytest.mark.parametrize("process", [M.VPProcess(kind="vp"), M.VEProcess(kind="ve")], ids=["vp", "ve"])
+@pytest.mark.parametrize("process", [VPProcess(kind="vp"), VEProcess(kind="ve")], ids=["vp", "ve"])
 def test_sampling_log_probs_equal_training_recomputation(process):
     pol = _random_policy(process)
     stds = gddim_stds(pol.a, pol.s, 2.0)
@@ -119,7 +121,7 @@ def test_sampling_log_probs_equal_training_recomputation(process):
     assert torch.all(out["logps"][0] == 0)            # deterministic last step carries none
 
 
-@pytest.mark.parametrize("process", [M.VPProcess(kind="vp"), M.VEProcess(kind="ve", sigma_max=5.0)], ids=["vp", "ve"])
+@pytest.mark.parametrize("process", [VPProcess(kind="vp"), VEProcess(kind="ve", sigma_max=5.0)], ids=["vp", "ve"])
 @pytest.mark.parametrize("lam", [0.0, 2.0])
 def test_exact_evaluation_agrees_with_monte_carlo(process, lam):
     pol = _random_policy(process, dim=2, steps=10, seed=5)
@@ -132,7 +134,7 @@ def test_exact_evaluation_agrees_with_monte_carlo(process, lam):
 
 
 def test_mixture_score_matches_autograd_of_log_density():
-    data = GaussianData(M.GaussianMixtureData(kind="gaussian_mixture", dim=2, means=[-2.0, 1.0],
+    data = GaussianData(GaussianMixtureData(kind="gaussian_mixture", dim=2, means=[-2.0, 1.0],
                                               stds=[0.5, 0.8], weights=[0.3, 0.7]))
     a, s = torch.tensor(0.8), torch.tensor(0.6)
     x = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)

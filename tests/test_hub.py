@@ -10,7 +10,7 @@ from engine import hub
 from engine.cli import main
 from engine.errors import EngineError
 from engine.rewards import build
-from engine.spec.models import AestheticReward
+from engine.rewards.aesthetic_kind import AestheticReward
 
 from .tiny_models import save_aesthetic_head, save_tiny_clip
 

@@ -5,7 +5,7 @@ from engine.models.classifiers import build_classifier
 from engine.rewards.classifier import ClassifierReward
 from engine.rewards.jpeg import JpegSize, jpeg_kb
 from engine.rewards.quadratic import QuadraticReward
-from engine.spec.models import Classifier
+from engine.rewards.classifier_kind import Classifier
 
 
 def test_jpeg_compressibility_ranks_flat_above_noise():

@@ -6,7 +6,7 @@ import torch
 from engine.algorithms.policy_gradient import chain_log_probs
 from engine.models.unet import UNetPolicy, build_unet
 from engine.samplers.gddim import gddim_stds, sample_chain
-from engine.spec.models import Pretrain, UNetModel
+from engine.models.unet_kind import Pretrain, UNetModel
 
 
 @pytest.fixture(scope="module")

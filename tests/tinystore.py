@@ -3,7 +3,7 @@ and verify tests (about a second). Call with the working directory set to `root`
 from pathlib import Path
 
 from engine.cli import main
-from engine.plan import RUN_STAGES, build_plan
+from engine.plan import build_plan
 
 GAUSSIAN = """\
 schema_version: 1
@@ -27,7 +27,7 @@ def build_store(root: Path, spec: str = GAUSSIAN, name: str = "tiny"):
     (root / "specs").mkdir(exist_ok=True)
     (root / "specs" / f"{name}.yaml").write_text(spec)
     plan = build_plan("smoke", root / "specs")
-    for stage in RUN_STAGES:
+    for stage in plan.stage_order:
         hashes = sorted(h for h, inst in plan.instances.items() if inst.stage == stage)
         assert main(["run", stage, *hashes, "--scale", "smoke"]) == 0
     return plan

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..registry import Kind, Node, register
 from ..spec.base import Strict
-from .family import config_slice, evaluation_config, fit_errors, required, run_kinds
+from .declare import config_slice, evaluation_config, fit_errors, required, run_kinds
 from .process_spec import Process
 
 

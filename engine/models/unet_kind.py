@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..registry import Kind, Node, kind, register
 from ..spec.base import Strict
-from .family import config_slice, dump, evaluation_config, fit_errors, required, run_kinds
+from .declare import config_slice, dump, evaluation_config, fit_errors, required, run_kinds
 
 
 class Pretrain(Strict):

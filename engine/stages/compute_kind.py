@@ -19,7 +19,7 @@ def series(cfg, roles):
 
 def graph(cfg) -> list[Node]:
     """The default graph of an analysis: one compute instance of its config and seed, batched per spec."""
-    from ..models.family import config_slice, run_kinds
+    from ..models.declare import config_slice, run_kinds
     return [Node("analysis", "compute", config_slice(cfg, ("analysis", "seed")), (), "spec", run_kinds(cfg))]
 
 
