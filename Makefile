@@ -25,8 +25,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
+# PAPER=<id> (the specs' `paper:` field, e.g. 2510.10767): only that paper's tables and figures
 reproduce: setup
-	$(SNAKEMAKE) --config scale=default
+	$(SNAKEMAKE) --config scale=default $(if $(PAPER),paper=$(PAPER))
 
 smoke: setup
 	$(SNAKEMAKE) --config scale=smoke

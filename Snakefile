@@ -18,6 +18,7 @@ from engine.plan import build_plan
 SCALE = str(config.get("scale", "default"))
 try:
     PLAN = build_plan(SCALE)
+    TARGETS = PLAN.all_files(str(config.get("paper", "")))
 except (SpecError, SpecErrors) as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(EXIT_BAD_INPUT)
@@ -41,7 +42,7 @@ localrules:
 
 rule all:
     input:
-        PLAN.all_files(),
+        TARGETS,
     default_target: True
 
 

@@ -99,13 +99,13 @@ def cmd_schema(args) -> int:
 
 # ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
-    from . import stages, store
+    from . import registry, store
     from .plan import build_plan
     from .progress import Log
 
     t0 = time.time()
     plan = build_plan(args.scale)
-    mod = stages.module(args.stage)
+    mod = registry.implementation(registry.stage(args.stage))
     if args.stage in ("table", "figure", "index"):
         if args.stage == "index":
             _run_output(mod, plan, None, f"index of scale {args.scale}")

@@ -126,16 +126,33 @@ class Plan:
     def index_file(self) -> str:
         return str(paper_dir(self.scale) / "README.md")
 
-    def all_files(self) -> list[str]:
+    def all_files(self, paper: str = "") -> list[str]:
         """What `snakemake` builds: every output, the index, and every job's manifest (so a spec
-        without outputs, such as the RL checks of tests/specs/, still runs)."""
+        without outputs, such as the RL checks of tests/specs/, still runs). With `paper`, only
+        the outputs and jobs of that paper's specs (no index: it lists every paper)."""
+        if paper:
+            names = {s.name for s in self.specs if paper_id(s) == paper}
+            if not names:
+                raise SpecError("<command line>", None, "paper", f"no spec of paper '{paper}' at scale {self.scale} "
+                                                                  f"(papers: {', '.join(self.papers()) or 'none'})")
+            files = [f for t in self.targets.values() if t.spec.name in names for f in t.files]
+            return files + sorted(str(j.manifest) for j in self.jobs.values() if j.spec in names)
         files = [f for t in self.targets.values() for f in t.files]
         files += sorted(str(j.manifest) for j in self.jobs.values())
         return files + [self.index_file] if self.targets else files
 
+    def papers(self) -> list[str]:
+        return sorted({paper_id(s) for s in self.specs})
+
     def status(self, h: str) -> str:
         inst = self.instances[h]
         return "done" if (inst.path / "provenance.json").is_file() else "pending"
+
+
+def paper_id(spec) -> str:
+    """The paper a spec belongs to: its `paper:` field without an `arXiv:` prefix (an arXiv id or
+    a short name), else the spec's own name."""
+    return spec.header.paper.strip().removeprefix("arXiv:").strip() or spec.name
 
 
 # ----------------------------------------------------------------------------- building

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import identity, registry, stages, store
+from . import identity, registry, store
 from .plan import Instance
 
 # stage kind -> (absolute tolerance, the nondeterministic kernel that needs it). The Gaussian
@@ -142,7 +142,7 @@ def verify(stage: str, h: str, log) -> Report:
                     uses=uses, components=prov.get("components", {}))
     with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp:
         t0 = time.time()
-        stages.module(stage).run(inst, Path(tmp), Log(prefix="  "))
+        registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
         report.wall_seconds = time.time() - t0
         report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]))
     log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")

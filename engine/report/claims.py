@@ -58,7 +58,7 @@ def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
     else:
         greater = chk.kind == "trend" and chk.direction == "increasing"
     direction, threshold = ("greater", min_effect) if greater else ("less", -min_effect)
-    claimed = f"claimed {'>' if greater else '<'} {threshold:g}"
+    claimed = f"claimed {'>' if greater else '<'} {threshold + 0.0:g}"
     if chk.kind == "compare":
         left, right = (f"|{chk.left}|", f"|{chk.right}|") if chk.abs else (chk.left, chk.right)
         return f"{left} − {right} per run, paired ({claimed})", chk.left, right, direction, threshold

@@ -5,10 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..report.claims import render_claims
+from ..report.claims import evaluate_claim, render_claims
 from ..report.escape import md_block, md_inline
-from ..plan import output_roles
+from ..plan import output_roles, paper_id
 from ..store import write_bytes_atomic
+
+
+def papers_table(plan, verdicts) -> list[str]:
+    """One row per paper: its specs, outputs regenerated, claims by verdict, scales supported."""
+    lines = ["| paper | specs | tables | figures | claims: holds / does not hold / inconclusive | scales |",
+             "|---|---|---|---|---|---|"]
+    for paper in plan.papers():
+        specs = [s for s in plan.specs if paper_id(s) == paper]
+        names = {s.name for s in specs}
+        targets = [t for t in plan.targets.values() if t.spec.name in names]
+        counts = [sum(v["verdict"] == w for (s, _), v in verdicts.items() if s in names)
+                  for w in ("holds", "does not hold", "inconclusive")]
+        scales = sorted({sc for s in specs for sc in s.doc.header.scales})
+        lines.append(f"| {md_inline(paper)} | {len(specs)} | {sum(t.kind == 'table' for t in targets)} | "
+                     f"{sum(t.kind == 'figure' for t in targets)} | {' / '.join(map(str, counts))} | "
+                     f"{', '.join(scales)} |")
+    return lines + ["", "`make reproduce PAPER=<paper>` regenerates one paper's tables and figures.", ""]
 
 
 def render(plan) -> str:
@@ -18,6 +35,8 @@ def render(plan) -> str:
              "Regenerate with `make reproduce` (or `snakemake --cores 2 --config scale=" + plan.scale + "`). "
              "Each output names its spec and the content hashes of the runs behind it; "
              "`engine show HASH` prints a run's config and metrics.", ""]
+    verdicts = {(s.name, c.name): evaluate_claim(plan, s, c) for s in plan.specs for c in s.header.claims}
+    lines += papers_table(plan, verdicts)
     for spec in plan.specs:
         lines += [f"## {spec.name}: {md_inline(spec.header.title or spec.name)}", "",
                   f"Spec `{spec.doc.file}`" + (f", {md_inline(spec.header.paper)}" if spec.header.paper else "")
@@ -36,7 +55,7 @@ def render(plan) -> str:
             lines.append(f"  <sub>key `{t.key}`; {'/'.join(roles)} runs: {' '.join(runs)}</sub>")
         lines.append("")
         if spec.header.claims:
-            lines += render_claims(plan, spec) + [""]
+            lines += render_claims(plan, spec, evaluate=lambda _p, s, c: verdicts[(s.name, c.name)]) + [""]
     return "\n".join(lines)
 
 
