@@ -1,3 +1,2 @@
-"""The spec language: YAML files -> validated runs."""
-from .models import SCALES, SCHEMA_VERSION, RunConfig, SpecHeader  # noqa: F401
-from .resolve import ExpandedSpec, Run, SpecDoc, expand, load_and_expand, load_spec, validate_file  # noqa: F401
+"""The spec language: YAML files -> validated runs (resolve.py), its models (models.py, built from
+the registry), its building blocks (base.py, importable by kind declarations) and claims."""
