@@ -122,10 +122,16 @@ def digest(item) -> str:
     return h.hexdigest()[:16]
 
 
-def instance_digest(stage: str, uses) -> str:
-    """The code behind one stage instance: its stage's and its kinds' digests together."""
-    items = [registry.stage(stage)] + [registry.kind(r, n) for r, n in sorted(set(uses))]
+@lru_cache(maxsize=None)
+def _instance_digest(stage: str, uses: tuple) -> str:
+    items = [registry.stage(stage)] + [registry.kind(r, n) for r, n in uses]
     return hashlib.sha256("".join(digest(i) for i in items).encode()).hexdigest()[:16]
+
+
+def instance_digest(stage: str, uses) -> str:
+    """The code behind one stage instance: its stage's and its kinds' digests together (the
+    source files are read once per process)."""
+    return _instance_digest(stage, tuple(sorted(set(map(tuple, uses)))))
 
 
 def recorded() -> dict:

@@ -17,8 +17,10 @@ modules outside the engine, such as a test's toy family. README, "Adding a paper
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -111,9 +113,8 @@ _LOADED = False
 
 def register(item):
     """Register a Kind, Block or StageKind (once per name; a module imported twice is fine)."""
-    import inspect
-    caller = inspect.stack()[1].frame.f_globals.get("__name__", "")
-    item = _with_origin(item, caller)
+    caller = sys._getframe(1).f_globals.get("__name__", "")      # the declaring module
+    item = dataclasses.replace(item, declared_in=caller)
     if isinstance(item, Kind):
         if item.room not in ROOMS:
             raise ValueError(f"{item.name}: unknown room {item.room!r} (one of {ROOMS})")
@@ -129,11 +130,6 @@ def register(item):
         raise ValueError(f"{key} is registered twice: {old.declared_in} and {item.declared_in}")
     table[key] = item
     return item
-
-
-def _with_origin(item, module: str):
-    import dataclasses
-    return dataclasses.replace(item, declared_in=module)
 
 
 def declaration_modules() -> list[str]:

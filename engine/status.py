@@ -14,17 +14,11 @@ will run it again, and it reuses the instances already stored.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 
 from . import identity
 from .layout import result_dir
 
 STATES = ("done", "stale", "pending")
-
-
-@lru_cache(maxsize=None)
-def _digest(stage: str, uses: tuple) -> str:
-    return identity.instance_digest(stage, uses)
 
 
 def instance_status(inst) -> str:
@@ -35,7 +29,7 @@ def instance_status(inst) -> str:
         recorded = json.loads(prov.read_text()).get("code_digest")
     except (OSError, ValueError):
         return "stale"
-    return "done" if recorded == _digest(inst.stage, inst.uses) else "stale"
+    return "done" if recorded == identity.instance_digest(inst.stage, inst.uses) else "stale"
 
 
 def plan_status(plan) -> dict[str, str]:

@@ -29,6 +29,12 @@ def required(cfg, rooms) -> list[tuple[str, str]]:
             for room in rooms if getattr(cfg, room, None) is None]
 
 
+def diffusion_rules(cfg) -> list[tuple[str, str]]:
+    """The rules of a fine-tunable diffusion family: data, sampler, algorithm and reward
+    present, and fitting each other."""
+    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
+
+
 def fit_errors(cfg) -> list[tuple[str, str]]:
     """The run's data must provide what its model needs, and its reward accept the model's samples."""
     model = kind("model", cfg.model.kind)

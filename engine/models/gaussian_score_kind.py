@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..registry import Kind, Node, register
 from ..spec.base import Strict
-from .declare import config_slice, evaluation_config, fit_errors, required, run_kinds
+from .declare import config_slice, diffusion_rules, evaluation_config, run_kinds
 from .process_spec import Process
 
 
@@ -19,10 +19,6 @@ class GaussianScoreModel(Strict):
     init_scale: float = Field(0.0, ge=0)   # std of the correction's initial values
 
 
-def rules(cfg) -> list[tuple[str, str]]:
-    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
-
-
 def graph(cfg) -> list[Node]:
     uses = run_kinds(cfg)
     own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed"))
@@ -30,5 +26,5 @@ def graph(cfg) -> list[Node]:
             Node("evaluate", "evaluate", evaluation_config(cfg), ("finetune",), "spec", uses)]
 
 
-register(Kind("model", "gaussian_score", GaussianScoreModel, code="engine.models.gaussian", rules=rules, graph=graph,
+register(Kind("model", "gaussian_score", GaussianScoreModel, code="engine.models.gaussian", rules=diffusion_rules, graph=graph,
               traits={"needs": "vectors", "samples": "vectors", "prompted": False}))

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..registry import Kind, Node, register
 from ..spec.base import Pretrained, Strict
-from .declare import config_slice, evaluation_config, fit_errors, required, run_kinds
+from .declare import config_slice, diffusion_rules, evaluation_config, run_kinds
 
 
 class LoRA(Strict):
@@ -35,10 +35,6 @@ class StableDiffusionModel(Strict):
     decode_batch: int = Field(8, ge=1, le=65_536)              # memory: latents per VAE decode
 
 
-def rules(cfg) -> list[tuple[str, str]]:
-    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
-
-
 def graph(cfg) -> list[Node]:
     uses = run_kinds(cfg)
     own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed"))
@@ -60,5 +56,5 @@ def hub_needs(model) -> list:
 
 
 register(Kind("model", "stable_diffusion", StableDiffusionModel, code="engine.models.stable_diffusion",
-              rules=rules, graph=graph,
+              rules=diffusion_rules, graph=graph,
               traits={"needs": "prompts", "samples": "text_images", "prompted": True, "hub_needs": hub_needs}))

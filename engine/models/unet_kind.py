@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..registry import Kind, Node, kind, register
 from ..spec.base import Strict
-from .declare import config_slice, dump, evaluation_config, fit_errors, required, run_kinds
+from .declare import config_slice, diffusion_rules, dump, evaluation_config, run_kinds
 
 
 class Pretrain(Strict):
@@ -40,10 +40,6 @@ class UNetModel(Strict):
         return v
 
 
-def rules(cfg) -> list[tuple[str, str]]:
-    return required(cfg, ("data", "sampler", "algorithm", "reward")) or fit_errors(cfg)
-
-
 def graph(cfg) -> list[Node]:
     uses = run_kinds(cfg)
     nodes = [Node("data", "data", config_slice(cfg, ("data",)), (), "instance"),
@@ -58,5 +54,5 @@ def graph(cfg) -> list[Node]:
     return nodes
 
 
-register(Kind("model", "unet", UNetModel, code="engine.models.unet", rules=rules, graph=graph,
+register(Kind("model", "unet", UNetModel, code="engine.models.unet", rules=diffusion_rules, graph=graph,
               traits={"needs": "labelled_images", "samples": "class_images", "prompted": True}))
