@@ -36,16 +36,20 @@ def stage_line(text: str, stage: str) -> str:
 
 
 def job_logs(snakemake_output: str) -> dict[str, list[str]]:
-    """The log files Snakemake lists for each job it ran, by rule."""
+    """The log files Snakemake lists for each job it ran, by rule (the one stage rule's by stage
+    kind, from logs/<stage>/<job>.log)."""
     logs: dict[str, list[str]] = {}
     rule = None
     for line in snakemake_output.splitlines():
         m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
         if m:
             rule = m.group(1)
-            logs.setdefault(rule, [])
+            if rule != "stage":
+                logs.setdefault(rule, [])
         elif rule and line.strip().startswith("log: "):
-            logs[rule] += [s.strip() for s in line.strip()[5:].split(",")]
+            files = [s.strip() for s in line.strip()[5:].split(",")]
+            key = files[0].split("/")[1] if rule == "stage" else rule
+            logs.setdefault(key, []).extend(files)
     return logs
 
 

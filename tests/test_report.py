@@ -210,11 +210,12 @@ def test_report_shows_every_figure_table_and_sample_grid(tmp_path, monkeypatch):
             spec, idx = g.runs[0]
             ui.show("Samples", spec, f"{spec} run {idx} ", toggle)
             uri, shot = ui.image()
-            assert data_uri_bytes(uri) == (Path("results/evaluate") / g.evaluate / f"samples_{g.which}.png").read_bytes()
+            assert data_uri_bytes(uri) == (Path("results") / g.stage / g.result / g.file).read_bytes()
             ok, why = nonblank(shot)
             assert ok, f"sample grid {key} renders blank: {why}"
             caption = ui.caption("Samples", spec, f"{spec} run {idx} ", toggle)
-            assert g.evaluate in caption and g.finetune in caption and spec in caption
+            finetune = plan.instances[g.result].upstream_by_role()["finetune"]
+            assert g.result in caption and finetune in caption and spec in caption
             assert items.WHICH[g.which] in caption
 
         ui.show("Overview", "smoke", "index")

@@ -14,8 +14,10 @@ def dry_run_jobs(cwd, *extra) -> dict[str, int]:
     out = snakemake("-n", "--config", "scale=smoke", *extra, cwd=cwd).stdout
     if "Nothing to be done" in out:
         return {}
-    return {m.group(1): int(m.group(2))
-            for m in re.finditer(r"^(finetune|evaluate|table|figure|index|all)\s+(\d+)\s*$", out, re.M)}
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(table|figure|index|all)\s+(\d+)\s*$", out, re.M)}
+    for stage in re.findall(r"^\s+output: results/jobs/(\w+)/", out, re.M):     # the one stage rule, by stage kind
+        counts[stage] = counts.get(stage, 0) + 1
+    return counts
 
 
 def store_state(cwd, stage):

@@ -96,7 +96,8 @@ def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
         asked = "; ".join(f"{s} run {i} ({_axes(plan, s, i)})" for s, i in g.runs)
         return {"title": rst(f"Samples of the {WHICH[g.which]} model (ODE sampler, one column per class): {asked}"),
                 "spec": rst(spec), "spec_file": rst(_spec_of(plan, spec).doc.file), "scale": rst(plan.scale),
-                "key": rst(g.result), "runs": rst(f"{g.stage} {g.result}")}
+                "key": rst(g.result), "runs": rst(f"{g.stage} {g.result}" + "".join(
+                    f", {role} {h}" for role, h in plan.instances[g.result].upstream_by_role().items()))}
     if kind == "index":
         specs = ", ".join(s.name for s in plan.specs)
         return {"title": rst(f"Every output of scale {plan.scale} and the claims' verdicts, computed from the results"),
