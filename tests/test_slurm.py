@@ -34,7 +34,8 @@ resources: {threads: 1, mem_mb: 700, runtime_min: 7}
 scales: {smoke: {}}
 outputs: {tables: [{name: slurm_small_table, rows: [seed], metrics: [gap, improvement]}]}
 """
-SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/([0-9a-f]{16})/")
+# the one stage rule's jobs log under logs/slurm/rule_stage/<stage>_<job>/ (the plugin joins the wildcards)
+SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_stage/([a-z0-9_]+?)_([0-9a-f]{16})/")
 
 
 def plugin_dir() -> Path:
@@ -114,7 +115,7 @@ def test_smoke_dag_through_sbatch_equals_a_local_run(tmp_path, monkeypatch):
         assert state == "COMPLETED", (job_id, states[slurm_id])
         assert int(cpus) == job.threads and mem == f"{job.mem_mb}M" and minutes(limit) == job.runtime_min, \
             (job_id, states[slurm_id], job)
-        assert (on_slurm / "logs" / "slurm" / f"rule_{rule}" / job_id / f"{slurm_id}.log").is_file()
+        assert (on_slurm / "logs" / "slurm" / "rule_stage" / f"{rule}_{job_id}" / f"{slurm_id}.log").is_file()
     assert {j.threads for j in plan.jobs.values()} == {1, 2}        # both specs' resources were exercised
 
     # the same results as the local run, bitwise
