@@ -128,7 +128,7 @@ class Plan:
 
     def all_files(self, paper: str = "") -> list[str]:
         """What `snakemake` builds: every output, the index, and every job's manifest (so a spec
-        without outputs, such as the RL checks of tests/specs/, still runs). With `paper`, only
+        without outputs still runs). With `paper`, only
         the outputs and jobs of that paper's specs (no index: it lists every paper)."""
         if paper:
             names = {s.name for s in self.specs if paper_id(s) == paper}

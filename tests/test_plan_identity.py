@@ -16,8 +16,6 @@ FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "plan_hashes.json").read_tex
 def spec_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("specs") / "specs"
     shutil.copytree(ROOT / "specs", d)
-    for f in (ROOT / "tests" / "specs").glob("*.yaml"):
-        shutil.copy2(f, d / f.name)
     return d
 
 
