@@ -5,7 +5,9 @@ The rerun uses only the result's provenance.json (its config and upstream hashes
 stored result can be checked, referenced by a spec or not. Stages run with deterministic
 algorithms on (stages/common.py: setup_torch), so on the same machine and package versions
 the expected difference is exactly 0. A kernel that cannot be made deterministic gets an
-entry in TOLERANCES naming it, and the tests compare within that tolerance.
+entry in TOLERANCES naming it, and the tests compare within that tolerance. In metrics.json
+each metric's declared determinism (engine/registry.py: Metric) applies first: a metric
+declared "none" (a wall time) is not compared, one declared "tolerance" is equal within its tol.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class FileDiff:
     where: str = ""                  # the JSON path or tensor name of the largest difference
     identical: bool = True           # bitwise
     problem: str = ""                # structure or non-numeric mismatch
+    skipped: list = field(default_factory=list)   # metrics declared not deterministic (not compared)
 
 
 @dataclass
@@ -55,7 +58,11 @@ class Report:
     def render(self, tolerance: float) -> list[str]:
         lines = [f"note: {n}" for n in self.notes]
         for f in self.files:
-            state = f.problem or ("bitwise identical" if f.identical else f"max |diff| {f.max_abs:.3g} at {f.where}")
+            state = f.problem or ("bitwise identical" if f.identical else
+                                  "equal up to declared determinism" if f.max_abs == 0 else
+                                  f"max |diff| {f.max_abs:.3g} at {f.where}")
+            if f.skipped:
+                state += f" (not compared, declared not deterministic: {', '.join(f.skipped)})"
             lines.append(f"  {f.name:24s} {state}")
         worst = max(self.files, key=lambda f: f.max_abs, default=None)
         at = f" ({worst.name}: {worst.where})" if worst and worst.max_abs else ""
@@ -101,7 +108,31 @@ def _tensors(a: Path, b: Path, out: FileDiff) -> None:
             out.max_abs, out.where = d, k
 
 
-def compare(stored: Path, fresh: Path, names: list[str]) -> list[FileDiff]:
+def _declared_metrics(prov: dict) -> dict:
+    """name -> Metric that the result's stage declares for its run (empty when unknown)."""
+    from .spec.models import RunConfig
+    try:
+        cfg = RunConfig.model_validate(prov.get("run_config") or {})
+    except ValueError:
+        return {}
+    return {m.name: m for m in registry.stage(prov["stage"]).metrics(cfg, tuple(prov.get("roles", ())))}
+
+
+def _apply_determinism(a: dict, b: dict, declared: dict, fd: FileDiff) -> None:
+    """metrics.json: drop the metrics declared not deterministic (timings), and count a
+    difference within a metric's declared tolerance as none."""
+    for k, m in declared.items():
+        if m.determinism == "none":
+            if k in a or k in b:
+                a.pop(k, None), b.pop(k, None)
+                fd.skipped.append(k)
+        elif m.determinism == "tolerance" and isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float)):
+            if abs(a[k] - b[k]) <= m.tol:
+                b[k] = a[k]
+
+
+def compare(stored: Path, fresh: Path, names: list[str], declared: dict | None = None) -> list[FileDiff]:
+    """Compare a rerun with the stored files; `declared`: the stage's metrics (their determinism)."""
     out = []
     for name in sorted(names):
         a, b = stored / name, fresh / name
@@ -114,7 +145,10 @@ def compare(stored: Path, fresh: Path, names: list[str]) -> list[FileDiff]:
         if fd.identical:
             continue
         if name.endswith(".json"):
-            _numbers(json.loads(a.read_text()), json.loads(b.read_text()), "", fd)
+            ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+            if name == "metrics.json" and declared and isinstance(ja, dict) and isinstance(jb, dict):
+                _apply_determinism(ja, jb, declared, fd)
+            _numbers(ja, jb, "", fd)
         elif name.endswith(".safetensors"):
             _tensors(a, b, fd)
         else:
@@ -144,6 +178,6 @@ def verify(stage: str, h: str, log) -> Report:
         t0 = time.time()
         registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
         report.wall_seconds = time.time() - t0
-        report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]))
+        report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]), _declared_metrics(prov))
     log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")
     return report

@@ -45,6 +45,13 @@ def test_a_family_from_a_test_module_runs_to_tables_and_figures(tmp_path):
     stored = [json.loads(p.read_text()) for p in (project / "results" / "compute").glob("*/metrics.json")]
     assert len(stored) == 9 and all(m["error"] >= 0 for m in stored)
 
+    # engine verify reruns a result and compares it, leaving out the metric declared not deterministic
+    sample = next((project / "results" / "toy_sample").iterdir()).name
+    ok = engine_cmd("verify", sample, cwd=project, env=env)
+    assert ok.returncode == 0 and "REPRODUCED" in ok.stdout, ok.stdout + ok.stderr
+    assert "not compared, declared not deterministic: seconds" in ok.stdout, ok.stdout
+    assert "equal up to declared determinism" in ok.stdout, ok.stdout
+
     # a table of a metric the runs' stages never write fails validation, before anything runs
     (project / "specs" / "toy.yaml").write_text(SPEC.replace("metrics: [error, spread]", "metrics: [eror]"))
     bad = engine_cmd("validate", cwd=project, env=env)

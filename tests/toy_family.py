@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Literal
 
 from pydantic import Field
@@ -45,7 +46,7 @@ def run(instance, out_dir, log) -> dict:
     xs = [cfg["data"]["mean"] + rng.gauss(0.0, 1.0) for _ in range(cfg["data"]["n"])]
     running = [sum(xs[:i + 1]) / (i + 1) for i in range(len(xs))]
     (out_dir / "points.json").write_text(json.dumps({"xs": xs, "mean": cfg["data"]["mean"]}))
-    (out_dir / "metrics.json").write_text(json.dumps({"spread": max(xs) - min(xs)}))
+    (out_dir / "metrics.json").write_text(json.dumps({"spread": max(xs) - min(xs), "seconds": time.process_time()}))
     (out_dir / "series.json").write_text(json.dumps({"running_mean": {"x": list(range(1, len(xs) + 1)),
                                                                       "y": running}}))
     log(f"{len(xs)} points")
@@ -64,5 +65,5 @@ register(Kind("data", "toy_points", ToyPoints, traits={"provides": "toy"}))
 register(Kind("analysis", "toy_mean", ToyMean, code=__name__, rules=rules, graph=graph,
               traits={"metrics": (Metric("error"),)}))
 register(StageKind("toy_sample", version=1, code=__name__,
-                   metrics=lambda cfg, roles: [Metric("spread")],
+                   metrics=lambda cfg, roles: [Metric("spread"), Metric("seconds", determinism="none")],
                    series=lambda cfg, roles: [Series("running_mean", x="n")]))
