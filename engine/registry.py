@@ -185,11 +185,17 @@ def implementation(item):
     return importlib.import_module(item.code)
 
 
+def room_value(cfg, room: str):
+    """A run config's value in `room`, None when empty or when no kind of that room is registered
+    (then RunConfig has no such field; read from the instance dict: this is the planner's hot path)."""
+    return cfg.__dict__.get(room)
+
+
 def kinds_of(cfg) -> list[Kind]:
     """The registered kinds a run config names, room by room."""
     out = []
     for room in ROOMS:
-        value = getattr(cfg, room, None)
+        value = room_value(cfg, room)
         if value is not None:
             out.append(kind(room, value.kind))
     return out
@@ -198,7 +204,7 @@ def kinds_of(cfg) -> list[Kind]:
 def run_graph(cfg) -> list[Node]:
     """The stage instances one run needs, from the kind that owns its graph (model or analysis)."""
     for room in GRAPH_ROOMS:
-        value = getattr(cfg, room, None)
+        value = room_value(cfg, room)
         if value is not None:
             return kind(room, value.kind).graph(cfg)
     raise ValueError(f"a run needs one of: {', '.join(GRAPH_ROOMS)}")
@@ -217,7 +223,7 @@ def declared_outputs(cfg, graph: list[Node]) -> tuple[dict, dict]:
 
 def trait(cfg, room: str, name: str, default=None):
     """A trait of the kind a run config names in `room` (None when the room is empty)."""
-    value = getattr(cfg, room, None)
+    value = room_value(cfg, room)
     if value is None:
         return default
     return kind(room, value.kind).traits.get(name, default)

@@ -6,7 +6,7 @@ and the one its samples have (`samples`); a reward the sample modalities it `acc
 """
 from __future__ import annotations
 
-from ..registry import ROOMS, kind, kinds
+from ..registry import ROOMS, kind, kinds, room_value
 from ..spec.base import identity_dump
 
 
@@ -21,12 +21,12 @@ def config_slice(cfg, keys) -> dict:
 
 def run_kinds(cfg) -> tuple[tuple[str, str], ...]:
     """Every (room, kind) a run config names."""
-    return tuple((room, getattr(cfg, room).kind) for room in ROOMS if getattr(cfg, room, None) is not None)
+    return tuple((room, room_value(cfg, room).kind) for room in ROOMS if room_value(cfg, room) is not None)
 
 
 def required(cfg, rooms) -> list[tuple[str, str]]:
     return [(room, f"missing required field '{room}' (model '{cfg.model.kind}' needs it)")
-            for room in rooms if getattr(cfg, room, None) is None]
+            for room in rooms if room_value(cfg, room) is None]
 
 
 def diffusion_rules(cfg) -> list[tuple[str, str]]:

@@ -7,6 +7,8 @@ spec keeps its hashes (README, "Code and config identity").
 from __future__ import annotations
 
 import re
+import typing
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -33,9 +35,25 @@ def neutral(default: Any, **kwargs) -> Any:
     return Field(default, json_schema_extra=extra, **kwargs)
 
 
+@lru_cache(maxsize=None)
+def _has_neutral(cls) -> bool:
+    """Whether a model class, or a model inside its fields, has a neutral field."""
+    def inside(ann) -> bool:
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return _has_neutral(ann)
+        return any(inside(a) for a in typing.get_args(ann))
+    for info in cls.model_fields.values():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get(NEUTRAL) or inside(info.annotation):
+            return True
+    return False
+
+
 def identity_dump(value: Any) -> Any:
     """`model_dump(mode="json")` without neutral fields at their defaults (recursively): what
-    content hashes see."""
+    content hashes see. Models without neutral fields take pydantic's own dump (planning hot path)."""
+    if isinstance(value, BaseModel) and not _has_neutral(type(value)):
+        return value.model_dump(mode="json")
     if isinstance(value, BaseModel):
         out = {}
         fields = type(value).model_fields

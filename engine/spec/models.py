@@ -107,7 +107,7 @@ class SpecHeader(Strict):
 def combination_errors(cfg) -> list[tuple[str, str]]:
     """Impossible combinations of otherwise valid fields, as (field.path, message): a run needs
     one graph owner (a model family or an analysis), then every kind it names checks its rules."""
-    owners = [room for room in registry.GRAPH_ROOMS if getattr(cfg, room, None) is not None]
+    owners = [room for room in registry.GRAPH_ROOMS if registry.room_value(cfg, room) is not None]
     if len(owners) != 1:
         what = " and ".join(owners) if owners else "neither"
         return [(owners[-1] if owners else registry.GRAPH_ROOMS[0],

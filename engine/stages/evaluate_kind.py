@@ -26,9 +26,13 @@ STANDARD_ERRORS = ("reward_ode_se", "reward_sde_se", "gap_se", "reward_ode_pretr
 JUDGE = ("judge_accuracy", "judge_accuracy_pretrained", "diversity", "diversity_pretrained")
 
 
+BASE_METRICS = tuple(Metric(n) for n in REWARD + STANDARD_ERRORS)
+JUDGE_METRICS = tuple(Metric(n) for n in JUDGE)
+
+
 def metrics(cfg, roles) -> list[Metric]:
-    names = REWARD + STANDARD_ERRORS + (JUDGE if "judge" in roles else ())
-    return [Metric(n) for n in names] + list(trait(cfg, "algorithm", "metrics", ()))
+    judge = JUDGE_METRICS if "judge" in roles else ()
+    return [*BASE_METRICS, *judge, *trait(cfg, "algorithm", "metrics", ())]
 
 
 register(Block("evaluation", Evaluation))
