@@ -76,7 +76,7 @@ remote: setup
 	$(BIN)/engine remote
 
 push: setup
-	$(BIN)/engine push
+	$(BIN)/engine push $(if $(PAPER),--paper $(PAPER))
 
 pull: setup
-	$(BIN)/engine pull
+	$(BIN)/engine pull $(if $(PAPER),--paper $(PAPER))

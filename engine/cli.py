@@ -283,13 +283,13 @@ def cmd_remote(args) -> int:
 
 def cmd_pull(args) -> int:
     from .dvcsync import pull
-    pull()
+    pull(paper=args.paper, scale=args.scale)
     return 0
 
 
 def cmd_push(args) -> int:
     from .dvcsync import push
-    push()
+    push(paper=args.paper, scale=args.scale)
     return 0
 
 
@@ -350,10 +350,13 @@ def parser() -> argparse.ArgumentParser:
     rm.add_argument("--dir", help="use this directory as the default remote (else $DVC_REMOTE_DIR, "
                                   "else the configured default, else ../dvc-remote)")
     rm.set_defaults(fn=cmd_remote)
-    sub.add_parser("pull", help="dvc pull the results, then restamp outputs so Snakemake plans nothing").set_defaults(
-        fn=cmd_pull)
-    sub.add_parser("push", help="dvc repro (Snakemake, incremental) to update dvc.lock, then dvc push").set_defaults(
-        fn=cmd_push)
+    for name, fn, text in (("pull", cmd_pull, "dvc pull the results, check them, then restamp outputs so "
+                                               "Snakemake plans nothing"),
+                           ("push", cmd_push, "dvc repro (Snakemake, incremental) to update dvc.lock, then dvc push")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--paper", default="", help="only this paper's results (its specs' `paper:` field)")
+        sp.add_argument("--scale", default="default", choices=SCALES, help="the scale whose plan names them (--paper)")
+        sp.set_defaults(fn=fn)
     return p
 
 

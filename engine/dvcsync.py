@@ -117,17 +117,47 @@ def touch_in_dag_order(root: Path | str = ".", now: float | None = None) -> int:
 
 
 # ----------------------------------------------------------------------------- push, pull
-def pull(log=print) -> None:
+def paper_paths(paper: str, scale: str) -> list[str]:
+    """The result directories and job manifests of one paper's specs at `scale`, upstream included."""
+    from .plan import build_plan
+    plan = build_plan(scale)
+    files = plan.all_files(paper)              # refuses an unknown paper, naming the known ones
+    names = {j.spec for j in plan.jobs.values() if str(j.manifest) in files}
+    jobs = [j for j in plan.jobs.values() if str(j.manifest) in files or j.spec in names]
+    needed = {h for j in jobs for h in j.hashes}
+    todo = list(needed)
+    while todo:                                 # upstream instances made by other specs' jobs
+        for u in plan.instances[todo.pop()].upstream:
+            if u not in needed:
+                needed.add(u)
+                todo.append(u)
+    by_hash = {h: j for j in plan.jobs.values() for h in j.hashes}
+    manifests = {str(by_hash[h].manifest) for h in needed}
+    return sorted({str(plan.instances[h].path) for h in needed} | manifests)
+
+
+def pull(log=print, paper: str = "", scale: str = "default") -> None:
+    """dvc pull everything, or with `paper` only that paper's results (a granular pull inside
+    results/); then check every pulled result against its provenance and restamp the outputs."""
+    from .store import verify_files
     log(f"dvc: {ensure_remote()}")
-    dvc("pull")
+    targets = paper_paths(paper, scale) if paper else []
+    dvc("pull", *targets)
+    results = [Path(t) for t in targets if not t.startswith(str(RESULTS / "jobs"))] or \
+        [d for d in sorted(RESULTS.glob("*/*")) if d.is_dir() and d.parent.name != "jobs" and not d.name.startswith(".")]
+    for d in results:
+        verify_files(d.parent.name, d.name)
     n = touch_in_dag_order()
-    log(f"restamped {n} workflow outputs in DAG order; `snakemake -n` should now plan nothing")
+    log(f"checked {len(results)} results against their provenance; restamped {n} workflow outputs in DAG order; "
+        f"`snakemake -n` should now plan nothing" + (f" for paper {paper}" if paper else ""))
 
 
-def push(log=print) -> None:
+def push(log=print, paper: str = "", scale: str = "default") -> None:
+    """dvc repro (Snakemake, incremental) to update dvc.lock, then dvc push everything, or with
+    `paper` only that paper's results."""
     log(f"dvc: {ensure_remote()}")
     dvc("repro")              # runs Snakemake only if specs/code/results changed; it skips stored results
-    dvc("push")
+    dvc("push", *(paper_paths(paper, scale) if paper else []))
     n, size = tree_size(RESULTS)
     log(f"pushed {RESULTS}/: {n} files, {size / 2**20:.1f} MiB")
     changed = subprocess.run(["git", "status", "--porcelain", "--", "dvc.lock"], capture_output=True, text=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.plan import build_plan
 from engine.dvcsync import dag_order, touch_in_dag_order
 
 from .conftest import ROOT, copy_project, engine_cmd, snakemake
@@ -48,8 +49,19 @@ def test_touch_in_dag_order_puts_every_output_after_its_inputs(tmp_path):
     assert [len(g) for g in dag_order(tmp_path) if g] == [1, 1, 2, 2]
 
 
+OTHER_PAPER = """name: other_paper
+extends: base/gaussian.yaml
+paper: other
+seeds: [0]
+model: {kind: gaussian_score, process: {kind: vp}}
+sampler: {kind: gddim, steps: 10, stochasticity: 1.0}
+scales: {smoke: {algorithm.epochs: 2, algorithm.batch_size: 16, curve.every: 1}}
+claims: []
+"""
+
+
 @pytest.mark.slow
-def test_push_clone_pull_plans_nothing(tmp_path):
+def test_push_clone_pull_plans_nothing(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
     repo.mkdir()
     copy_project(repo)
@@ -57,6 +69,7 @@ def test_push_clone_pull_plans_nothing(tmp_path):
         (repo / name).parent.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
     (repo / "specs" / "gaussian_ve_gap.yaml").unlink()                 # one spec keeps it short
+    (repo / "specs" / "other_paper.yaml").write_text(OTHER_PAPER)       # and a second paper, one run
     dvc_yaml = (repo / "dvc.yaml").read_text()
     assert "  - scale: default\n" in dvc_yaml
     (repo / "dvc.yaml").write_text(dvc_yaml.replace("  - scale: default\n", "  - scale: smoke\n"))
@@ -87,6 +100,20 @@ def test_push_clone_pull_plans_nothing(tmp_path):
     assert pull.returncode == 0, pull.stdout + pull.stderr
     assert digests(clone / "results") == digests(repo / "results")
     assert dry_run_jobs(clone) == {}                                     # nothing to recompute
+
+    # one paper only: its results (and their upstream), checked, and nothing of the other paper
+    one = tmp_path / "one"
+    git("clone", "-q", str(repo), str(one), cwd=tmp_path)
+    only = engine_cmd("pull", "--paper", "other", "--scale", "smoke", cwd=one, env=env)
+    assert only.returncode == 0, only.stdout + only.stderr
+    monkeypatch.chdir(repo)
+    plan = build_plan("smoke")
+    mine = {str(plan.instances[h].path) for (spec, _), roles in plan.run_stages.items() if spec == "other_paper"
+            for h in roles.values()}
+    assert f"checked {len(mine)} results against their provenance" in only.stdout, only.stdout
+    assert {str(p.relative_to(one)) for p in (one / "results").glob("*/*") if p.parent.name != "jobs"} == mine
+    bad = engine_cmd("pull", "--paper", "nope", "--scale", "smoke", cwd=one, env=env)
+    assert bad.returncode == 2 and "no spec of paper 'nope'" in bad.stderr and "other" in bad.stderr, bad.stderr
 
     table = clone / "paper/smoke/tables/gaussian_vp_gap_table.md"
     before = table.read_text()
