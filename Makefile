@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps
+.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps upgrade-store
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -69,6 +69,13 @@ fetch-models: setup   # paper scale: pin hub models (needs huggingface.co)
 
 schema: setup
 	$(BIN)/engine schema -o engine/spec.schema.json
+
+# A store filled before the plug-in refactor (one stage rule instead of one per stage kind):
+# Snakemake's code/params triggers see a changed rule text for every job manifest. The jobs are
+# content-addressed (their names hash their instances), so that metadata carries no identity:
+# forget it once and `snakemake -n` plans nothing (README, "Code and config identity").
+upgrade-store: setup
+	$(BIN)/snakemake --cores 1 --cleanup-metadata $$(ls results/jobs/*/*.json 2>/dev/null)
 
 # Sharing results through DVC (README, "Sharing results: DVC"). DVC_REMOTE_DIR=/path picks
 # a local directory remote; without it the configured default (or ../dvc-remote) is used.

@@ -100,7 +100,7 @@ def cmd_schema(args) -> int:
 # ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
     from . import registry, store
-    from .plan import build_plan
+    from .plan import build_plan, paper_id
     from .progress import Log
 
     t0 = time.time()
@@ -139,7 +139,7 @@ def cmd_run(args) -> int:
             reused.append(h)
             say(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}: done earlier, reused", file=sys.stderr)
             continue
-        say(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}", file=sys.stderr, flush=True)
+        say(f"[{i}/{len(args.hashes)}] {args.stage} {h} {label}, paper {paper_id(specs[spec])}", file=sys.stderr, flush=True)
         t1 = time.time()
         requested_by = [{"spec": n, "file": specs[n].doc.file, "run": j, "axes": specs[n].runs[j].axes}
                         for n, j in inst.runs]
