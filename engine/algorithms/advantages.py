@@ -10,6 +10,12 @@ def batch_normalize(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (rewards - rewards.mean()) / (rewards.std() + eps)
 
 
+def batch_scaled(rewards: torch.Tensor, eps: float = 1e-8):
+    """(batch_normalize(rewards), the per-chain factor 1 / (std + eps) it applied)."""
+    scale = 1.0 / (rewards.std() + eps)
+    return (rewards - rewards.mean()) / (rewards.std() + eps), scale.expand_as(rewards)
+
+
 class PerPromptStats:
     """DDPO's per-prompt running statistics: a prompt with fewer than `min_count`
     stored rewards is normalized with the batch's statistics instead."""
@@ -29,7 +35,12 @@ class PerPromptStats:
             self.stats[int(p)].extend(values)
 
     def normalize(self, prompts: list, rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+        return self.scaled(prompts, rewards, eps)[0]
+
+    def scaled(self, prompts: list, rewards: torch.Tensor, eps: float = 1e-8):
+        """(normalized rewards, the per-chain factor 1 / (std + eps) each was divided by)."""
         out = torch.empty_like(rewards)
+        scale = torch.empty_like(rewards)
         mean_all, std_all = rewards.mean(), rewards.std() + eps
         for p in set(prompts):
             idx = torch.tensor([i for i, q in enumerate(prompts) if q == p])
@@ -37,16 +48,25 @@ class PerPromptStats:
             buf.extend(rewards[idx].tolist())
             if len(buf) < self.min_count:
                 out[idx] = (rewards[idx] - mean_all) / std_all
+                scale[idx] = 1.0 / std_all
             else:
                 vals = torch.tensor(list(buf), dtype=rewards.dtype)
                 out[idx] = (rewards[idx] - vals.mean()) / (vals.std() + eps)
-        return out
+                scale[idx] = 1.0 / (vals.std() + eps)
+        return out, scale
 
 
 def group_normalize(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """GRPO: (r - group mean) / group std within each group id."""
+    return group_scaled(rewards, groups, eps)[0]
+
+
+def group_scaled(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-8):
+    """(group_normalize(rewards, groups), the per-chain factor 1 / (group std + eps))."""
     out = torch.empty_like(rewards)
+    scale = torch.empty_like(rewards)
     for g in groups.unique():
         m = groups == g
         out[m] = (rewards[m] - rewards[m].mean()) / (rewards[m].std() + eps)
-    return out
+        scale[m] = 1.0 / (rewards[m].std() + eps)
+    return out, scale

@@ -3,8 +3,8 @@
 One epoch: sample a batch of chains with the current policy (no grad), score x0, normalize
 advantages (per prompt with running statistics once a prompt has `stats_min_count`
 rewards, else batch statistics), then `inner_epochs` passes of minibatch updates over a
-random `timestep_fraction` of the stochastic steps. Optional KL to the pretrained policy:
-per step |mu_theta - mu_ref|^2 / (2 std^2), the KL between the two step Gaussians.
+random `timestep_fraction` of the stochastic steps. kl_coef = beta > 0 maximises
+E[r] - beta KL(chains || pretrained chains) (engine/algorithms/kl.py).
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import math
 
 import torch
 
-from .advantages import PerPromptStats, batch_normalize
+from .advantages import PerPromptStats, batch_scaled
 from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, make_optimizer,
-                              ppo_update)
+                              ppo_update, regularise)
 
 __all__ = ["train", "collect", "chain_log_probs", "make_optimizer", "Batch"]
 
@@ -37,11 +37,11 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         check_finite("reward", batch.rewards, epoch)
         check_finite("log-probability", batch.logps[trainable], epoch)
         if batch.prompts is not None:
-            adv = tracker.normalize(batch.prompts.tolist(), batch.rewards)
+            normalize = lambda r: tracker.scaled(batch.prompts.tolist(), r)   # noqa: E731
         else:
-            adv = batch_normalize(batch.rewards)
-        adv = cfg.advantage_sign * adv.clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
-        stats = EpochStats(reward_mean=batch.rewards.mean().item())
+            normalize = batch_scaled
+        adv, chain_kl = regularise(policy, batch, stds, cfg, normalize)
+        stats = EpochStats(reward_mean=batch.rewards.mean().item(), **({"chain_kl": chain_kl} if cfg.kl_coef else {}))
         for _ in range(cfg.inner_epochs):
             perm = torch.randperm(cfg.batch_size, generator=generator)
             for mb in perm.chunk(cfg.minibatches):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .advantages import group_normalize
-from .policy_gradient import EpochStats, check_finite, collect, make_optimizer, ppo_update
+from .advantages import group_scaled
+from .policy_gradient import EpochStats, check_finite, collect, make_optimizer, ppo_update, regularise
 
 
 def window_steps(epoch: int, cfg, T: int) -> torch.Tensor:
@@ -43,9 +43,9 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         check_finite("reward", batch.rewards, epoch)
         check_finite("log-probability", batch.logps[trained], epoch)
         groups = torch.arange(cfg.prompts_per_epoch).repeat_interleave(cfg.group_size)
-        adv = group_normalize(batch.rewards, groups).clamp(-cfg.adv_clip_max, cfg.adv_clip_max)
-        adv = cfg.advantage_sign * adv
-        stats = EpochStats(reward_mean=batch.rewards.mean().item(), window=window.tolist())
+        adv, chain_kl = regularise(policy, batch, mix, cfg, lambda r: group_scaled(r, groups))  # KL: window steps only
+        stats = EpochStats(reward_mean=batch.rewards.mean().item(), window=window.tolist(),
+                           **({"chain_kl": chain_kl} if cfg.kl_coef else {}))
         for _ in range(cfg.inner_epochs):
             mb = torch.randperm(len(prompts), generator=generator)
             stats.add(ppo_update(policy, opt, batch, adv, mb, trained, mix, cfg, epoch, update))

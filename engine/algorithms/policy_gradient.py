@@ -14,6 +14,7 @@ import torch
 from .. import distributed
 from ..errors import NumericalFault
 from ..samplers.gddim import log_prob, sample_chain, step_mean
+from .kl import chain_kl, regularised, step_kl
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Batch:
     logps: torch.Tensor                # [T, n], sampling-time log-probabilities
     rewards: torch.Tensor              # [n]
     prompts: torch.Tensor | None       # [n] or None
+    kl_weight: torch.Tensor | None = None   # [n]: weight of each chain's pathwise KL term (None: no KL term)
 
 
 def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
@@ -80,12 +82,30 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
     a = adv[mb][None]
     loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
     kl = torch.zeros((), dtype=loss.dtype)
-    if cfg.kl_coef > 0:
+    if batch.kl_weight is not None:          # the pathwise part of grad(E[r] - beta KL) (engine/algorithms/kl.py)
         with torch.no_grad():
             ref = step_means(policy, xs, steps, stds, prompts, reference=True)
-        kl = (((mean - ref) ** 2) / (2 * std * std)).flatten(2).sum(-1).mean()
-        loss = loss + cfg.kl_coef * kl
+        step = step_kl(mean, ref, std)                                  # [S, m]
+        if cfg.ratio_reduction == "mean":    # on the scale of the per-dimension log-ratio
+            step = step / mean[0, 0].numel()
+        loss = loss + (step * batch.kl_weight[mb][None]).mean()
+        kl = step.detach().mean()
     return loss, kl, ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean()
+
+
+def regularise(policy, batch: Batch, stds, cfg, normalize):
+    """Advantages of the regularised reward R = sign r - beta KL (kl.py), and the pathwise KL weights.
+
+    normalize(R) -> (advantages, per-chain scale). beta = 0: the advantages of sign r as before
+    (bitwise) and no KL term. Returns (advantages, mean chain KL) and sets batch.kl_weight."""
+    beta = cfg.kl_coef
+    if beta == 0:
+        adv, _ = normalize(batch.rewards)
+        return cfg.advantage_sign * adv.clamp(-cfg.adv_clip_max, cfg.adv_clip_max), 0.0
+    chain = chain_kl(policy, batch.xs, stds, batch.prompts)
+    adv, scale = normalize(regularised(cfg.advantage_sign * batch.rewards, chain, beta))
+    batch.kl_weight = beta * scale
+    return adv.clamp(-cfg.adv_clip_max, cfg.adv_clip_max), chain.mean().item()
 
 
 def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, update) -> dict:

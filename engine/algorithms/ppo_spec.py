@@ -15,7 +15,7 @@ class PPOSettings(Strict):
     inner_epochs: int = Field(1, ge=1, le=100)
     clip_range: float = Field(0.2, gt=0, le=10)
     adv_clip_max: float = Field(5.0, gt=0)
-    kl_coef: float = Field(0.0, ge=0)
+    kl_coef: float = Field(0.0, ge=0, le=1e6)  # beta: maximise E[r] - beta KL(chains || pretrained chains) (kl.py)
     max_grad_norm: float = Field(1.0, gt=0)
     advantage_sign: Literal[1, -1] = 1           # -1 minimizes the reward: a sanity check
     ratio_reduction: Literal["sum", "mean"] = "sum"   # "mean": DDPO's per-dimension log-ratio

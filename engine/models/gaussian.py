@@ -7,12 +7,23 @@ with posterior responsibilities r_j.
 
 Policy: eps_theta(x, k) = eps*(x, k) + A_k * x + b_k, a per-step diagonal affine
 correction (zero at initialization = the pretrained model).
+
+The KL-regularised optimum (arXiv 2510.10767, Section 3). Fine-tuning maximises
+E[r(x0)] - beta KL(P_theta || P_pre) over sampling chains. In continuous time the optimal chain
+is the pretrained one tilted by exp(r(x0)/beta): the forward (noising) process started from the
+tilted target p*(x) ∝ p_data(x) exp(r(x)/beta), so its score at every t is the score of p*'s
+forward marginal. For N(mu, v I) data and r(x) = -scale |x - c|^2, p* = N(m*, v* I) with
+1/v* = 1/v + 2 scale/beta and m* = v* (mu/v + 2 scale c/beta) (beta = 0: the point mass at c);
+its eps-prediction s (x - a m*) / (a^2 v* + s^2) is affine in x, so the optimum theta* lies in
+the policy class and is computed here without training (`optimal_policy`). At finite T the
+chain with theta* reaches p* only up to discretisation: its gap is the discretisation-only gap.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .gaussian_score_kind import has_optimum
 from .processes import grid, prior_std
 
 
@@ -58,11 +69,12 @@ class AffinePolicy(nn.Module):
     """Exact eps* plus a learnable per-step diagonal affine correction."""
 
     def __init__(self, data: GaussianData, process, steps: int, init_scale: float = 0.0,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, start: str = "process"):
         super().__init__()
         self.data = data
         self.process = process
         self.steps = steps
+        self.start = start          # "process": N(0, prior_std^2 I); "marginal": the forward marginal at T
         a, s = grid(process, steps)
         self.register_buffer("a", a)
         self.register_buffer("s", s)
@@ -92,37 +104,144 @@ class AffinePolicy(nn.Module):
         return self.data.eps_star(x, self.a[k + 1][:, None, None], self.s[k + 1][:, None, None])
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.start == "marginal":
+            if not self.data.is_gaussian:      # a mixture's forward marginal at T: draw x0, then noise it
+                x0 = self.data.sample(n, generator)
+                return self.a[-1] * x0 + self.s[-1] * torch.randn(n, self.data.dim, generator=generator,
+                                                                  dtype=torch.float64)
+            m, v = self.prior_moments()
+            return m + v.sqrt() * torch.randn(n, self.data.dim, generator=generator, dtype=torch.float64)
         return prior_std(self.process) * torch.randn(n, self.data.dim, generator=generator, dtype=torch.float64)
 
-    def affine_coeffs(self, k: int, std):
-        """The step x_k = M x + N + std z as (M, N), exact for Gaussian data (eps affine in x)."""
+    def affine_coeffs(self, k: int, std, corrected: bool = True):
+        """The step x_k = M x + N + std z as (M, N), exact for Gaussian data (eps affine in x).
+        corrected=False: the pretrained model's step (no correction)."""
         a_t, s_t, a_p, s_p = self.a[k + 1], self.s[k + 1], self.a[k], self.s[k]
         mu, v = self.data.means[0], self.data.vars[0]
         den = a_t * a_t * v + s_t * s_t
-        alpha = s_t / den + self.A[k]                       # eps = alpha x + beta
-        beta = -s_t * a_t * mu / den + self.b[k]
+        alpha = s_t / den + (self.A[k] if corrected else 0.0)      # eps = alpha x + beta
+        beta = -s_t * a_t * mu / den + (self.b[k] if corrected else 0.0)
         c_p = (s_p * s_p - std * std).clamp_min(0.0).sqrt()
         g = c_p - a_p * s_t / a_t
         return a_p / a_t + g * alpha, g * beta
+
+    def prior_moments(self):
+        """Mean and variance (per dimension) of the sampler's start x_T ~ `prior`."""
+        d = self.data.dim
+        if self.start == "marginal":
+            a_T, s_T = self.a[-1], self.s[-1]
+            mu, v = self.data.means[0], self.data.vars[0]
+            return torch.full((d,), float(a_T * mu), dtype=torch.float64), \
+                torch.full((d,), float(a_T * a_T * v + s_T * s_T), dtype=torch.float64)
+        return torch.zeros(d, dtype=torch.float64), torch.full((d,), prior_std(self.process) ** 2, dtype=torch.float64)
 
     def exact_moments(self, stds: torch.Tensor, init_mean=None, init_var=None):
         """Mean and variance (per dimension) of x_0 under the chain with step stds `stds`."""
         if not self.data.is_gaussian:
             raise ValueError("exact moments need Gaussian data (a mixture is evaluated by Monte Carlo)")
-        d = self.data.dim
-        m = torch.zeros(d, dtype=torch.float64) if init_mean is None else init_mean
-        v = torch.full((d,), prior_std(self.process) ** 2, dtype=torch.float64) if init_var is None else init_var
+        m0, v0 = self.prior_moments()
+        m = m0 if init_mean is None else init_mean
+        v = v0 if init_var is None else init_var
         for k in range(self.steps - 1, -1, -1):
             M, N = self.affine_coeffs(k, stds[k])
             m = M * m + N
             v = M * M * v + stds[k] ** 2
         return m, v
 
+    def exact_kl(self, stds: torch.Tensor) -> torch.Tensor:
+        """KL(P_theta || P_pre) of whole chains under step stds `stds` (engine/algorithms/kl.py), exactly:
+        sum over stochastic steps of E|dM x + dN|^2 / (2 std^2), x the chain's state before the step."""
+        m, v = self.prior_moments()
+        total = torch.zeros((), dtype=torch.float64)
+        for k in range(self.steps - 1, -1, -1):
+            M, N = self.affine_coeffs(k, stds[k])
+            if stds[k] > 0:
+                M0, N0 = self.affine_coeffs(k, stds[k], corrected=False)
+                dM, dN = M - M0, N - N0
+                total = total + (dM * dM * (m * m + v) + 2 * dM * dN * m + dN * dN).sum() / (2 * stds[k] ** 2)
+            m = M * m + N
+            v = M * M * v + stds[k] ** 2
+        return total
+
+
+# ----------------------------------------------------------------------------- the KL-regularised optimum
+def tilted_target(data: GaussianData, center: float, scale: float, beta: float):
+    """(mean, var) per dimension of p* ∝ N(mu, v I) exp(-scale |x - c|^2 / beta); beta = 0: (c, 0)."""
+    if not data.is_gaussian:
+        raise ValueError("the tilted target is Gaussian only for Gaussian data")
+    mu, v, d = float(data.means[0]), float(data.vars[0]), data.dim
+    if beta == 0:
+        mean, var = center, 0.0
+    else:
+        var = 1.0 / (1.0 / v + 2.0 * scale / beta)
+        mean = var * (mu / v + 2.0 * scale * center / beta)
+    return torch.full((d,), mean, dtype=torch.float64), torch.full((d,), var, dtype=torch.float64)
+
+
+def optimal_policy(p: AffinePolicy, mean: torch.Tensor, var: torch.Tensor) -> AffinePolicy:
+    """A copy of `p` whose correction makes eps the exact eps-prediction of N(mean, var) data (theta*)."""
+    q = AffinePolicy(p.data, p.process, p.steps, start=p.start)
+    a, s = p.a[1:, None], p.s[1:, None]
+    mu, v = p.data.means[0], p.data.vars[0]
+    with torch.no_grad():
+        q.A.copy_(s / (a * a * var + s * s) - s / (a * a * v + s * s))
+        q.b.copy_(-s * a * mean / (a * a * var + s * s) + s * a * mu / (a * a * v + s * s))
+    return q
+
+
+def w2(m1: torch.Tensor, v1: torch.Tensor, m2: torch.Tensor, v2: torch.Tensor) -> float:
+    """Wasserstein-2 distance between N(m1, diag v1) and N(m2, diag v2)."""
+    with torch.no_grad():
+        return float((((m1 - m2) ** 2).sum() + ((v1.sqrt() - v2.sqrt()) ** 2).sum()).sqrt())
+
+
+def _target(p: AffinePolicy, cfg):
+    return tilted_target(p.data, cfg.reward.center, cfg.reward.scale, cfg.algorithm.kl_coef)
+
+
+def curve_metrics(p: AffinePolicy, cfg, ode_stds, train_stds) -> dict:
+    """The training curve's distances to the optimum: W2 to p* of both samplers, and the chain KL."""
+    if not has_optimum(cfg):
+        return {}
+    m_star, v_star = _target(p, cfg)
+    with torch.no_grad():
+        return {"w2_ode": w2(*p.exact_moments(ode_stds), m_star, v_star),
+                "w2_sde": w2(*p.exact_moments(train_stds), m_star, v_star),
+                "kl": float(p.exact_kl(train_stds))}
+
+
+def evaluation_metrics(finetuned: AffinePolicy, pretrained: AffinePolicy, cfg, ode_stds, train_stds, reward) -> dict:
+    """The fine-tuned, pretrained and optimal (theta*) policies against the tilted target p*, exactly:
+    W2 of each sampler's terminal law to p*, the chain KL to the pretrained model under the training
+    sampler, the regularised objective E_sde[r] - beta KL, and theta*'s rewards and gap."""
+    if not has_optimum(cfg):
+        return {}
+    beta = cfg.algorithm.kl_coef
+    m_star, v_star = _target(finetuned, cfg)
+    opt = optimal_policy(finetuned, m_star, v_star)
+    out = {}
+    with torch.no_grad():
+        for name, pol in (("", finetuned), ("_optimum", opt), ("_pretrained", pretrained)):
+            r = {}
+            for sampler, stds in (("ode", ode_stds), ("sde", train_stds)):
+                m, v = pol.exact_moments(stds)
+                r[sampler] = float(reward.expectation(m, v))
+                out[f"w2_{sampler}{name}"] = w2(m, v, m_star, v_star)
+            if name == "_pretrained":
+                continue
+            kl = float(pol.exact_kl(train_stds))
+            out[f"kl{name}"] = kl
+            out[f"objective{name}"] = r["sde"] - beta * kl
+            if name == "_optimum":
+                out.update(reward_ode_optimum=r["ode"], reward_sde_optimum=r["sde"], gap_optimum=r["ode"] - r["sde"])
+    return out
+
 
 # ----------------------------------------------------------------------------- the model contract
 def policy(cfg, upstream: dict, generator=None) -> AffinePolicy:
     """The fine-tunable policy of a run config (data, model, sampler steps)."""
-    return AffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps, cfg.model.init_scale, generator)
+    return AffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps, cfg.model.init_scale, generator,
+                        start=cfg.model.start)
 
 
 def pretrained(cfg, upstream: dict, generator=None) -> AffinePolicy:

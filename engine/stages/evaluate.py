@@ -59,6 +59,8 @@ def run(instance, out_dir, log: Log) -> dict:
     algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
     if hasattr(algorithm, "evaluation_metrics"):       # the algorithm's own (its `metrics` trait declares them)
         metrics.update(algorithm.evaluation_metrics(ft, train_stds, reward, method, cfg, ev))
+    if hasattr(family(cfg), "evaluation_metrics"):     # the model family's own (its `metrics` trait)
+        metrics.update(family(cfg).evaluation_metrics(ft, pre, cfg, ode_stds, train_stds, reward))
     if hasattr(ft, "decode"):          # text-to-image: before/after samples of the ODE sampler
         from ..models.stable_diffusion import save_samples
         for name, pol in (("_finetuned", ft), ("_pretrained", pre)):

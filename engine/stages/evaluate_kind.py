@@ -1,6 +1,7 @@
 """Stage kind `evaluate`: final numbers of a fine-tuned policy against its pretrained start,
 and the `evaluation` block of a run. Families with a `judge` upstream add judge metrics; an
-algorithm may add its own (its `metrics` trait)."""
+algorithm and a model family may add their own (their `metrics` traits: MixGRPO's window
+reward, the Gaussian family's distances to the KL-regularised optimum)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -32,7 +33,8 @@ JUDGE_METRICS = tuple(Metric(n) for n in JUDGE)
 
 def metrics(cfg, roles) -> list[Metric]:
     judge = JUDGE_METRICS if "judge" in roles else ()
-    return [*BASE_METRICS, *judge, *trait(cfg, "algorithm", "metrics", ())]
+    family = trait(cfg, "model", "metrics", ())
+    return [*BASE_METRICS, *judge, *trait(cfg, "algorithm", "metrics", ()), *(family(cfg) if callable(family) else family)]
 
 
 register(Block("evaluation", Evaluation))

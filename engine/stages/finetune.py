@@ -42,6 +42,8 @@ def run(instance, out_dir, log: Log) -> dict:
         m = reward_gap_metrics(policy, ode_stds, train_stds, reward, method, cfg.curve.samples, curve_seed)
         m["epoch"] = epoch
         m["improvement"] = m["reward_ode"] - (curve[0]["reward_ode"] if curve else m["reward_ode"])
+        if hasattr(family(cfg), "curve_metrics"):          # the family's own (its `series` trait)
+            m.update(family(cfg).curve_metrics(policy, cfg, ode_stds, train_stds))
         bad = [k for k, v in m.items() if not math.isfinite(v)]
         if bad:
             raise NumericalFault(f"non-finite {', '.join(bad)} in the training curve at epoch {epoch}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..registry import Block, Series, StageKind, register
+from ..registry import Block, Series, StageKind, register, trait
 from ..spec.base import Strict
 
 
@@ -18,8 +18,10 @@ CURVE = ("reward_ode", "reward_sde", "gap", "improvement")
 
 
 def series(cfg, roles) -> list[Series]:
-    """E[r] under the ODE and the training sampler every `curve.every` epochs (epoch 0 = pretrained)."""
-    return [Series(name, x="epoch", file="curve.json") for name in CURVE]
+    """E[r] under the ODE and the training sampler every `curve.every` epochs (epoch 0 = pretrained),
+    and what the model family adds to each point (its `series` trait, a function of the run)."""
+    family = trait(cfg, "model", "series", None)
+    return [Series(name, x="epoch", file="curve.json") for name in CURVE] + list(family(cfg) if family else ())
 
 
 register(Block("curve", Curve))
