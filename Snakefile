@@ -14,11 +14,16 @@ from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
 from engine.launch import command as LAUNCH
 from engine.launch import gpus as GPUS
 from engine.plan import build_plan
+from engine.stamps import stamp
 
 SCALE = str(config.get("scale", "default"))
 try:
     PLAN = build_plan(SCALE)
     TARGETS = PLAN.all_files(str(config.get("paper", "")))
+    # one more input per output: a stamp that is newer than the output when the output does not embed
+    # its planned key, so a stale output reruns even when Snakemake would call it up to date (engine/stamps.py)
+    STAMPS = {name: stamp(SCALE, name, t.key, t.files[0]) for name, t in PLAN.targets.items()}
+    STAMPS["index"] = stamp(SCALE, "index", PLAN.index_key, PLAN.index_file)
 except (SpecError, SpecErrors) as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(EXIT_BAD_INPUT)

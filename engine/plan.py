@@ -123,6 +123,15 @@ class Plan:
         return [h for h in self.run_stages[(run.spec, run.index)].values() if self.instances[h].stage == stage]
 
     @property
+    def index_key(self) -> str:
+        """What the index shows: every output's key, and every spec's header and claims (a title or a
+        claim's threshold edited regenerates the index, engine/stamps.py)."""
+        headers = [{"file": str(s.doc.file), **s.header.model_dump(mode="json", exclude={"outputs", "scales"})}
+                   for s in self.specs]
+        return content_hash({"kind": "index", "version": registry.stage("index").version, "scale": self.scale,
+                             "outputs": sorted(t.key for t in self.targets.values()), "specs": headers})
+
+    @property
     def index_file(self) -> str:
         return str(paper_dir(self.scale) / "README.md")
 

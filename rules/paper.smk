@@ -12,7 +12,7 @@ localrules:
 
 rule table:
     input:
-        lambda wc: PLAN.targets[wc.name].inputs,
+        lambda wc: [*PLAN.targets[wc.name].inputs, STAMPS[wc.name]],
     output:
         PAPER + "/tables/{name}.md",
         PAPER + "/tables/{name}.tex",
@@ -26,7 +26,7 @@ rule table:
 
 rule figure:
     input:
-        lambda wc: PLAN.targets[wc.name].inputs,
+        lambda wc: [*PLAN.targets[wc.name].inputs, STAMPS[wc.name]],
     output:
         PAPER + "/figures/{name}.png",
         PAPER + "/figures/{name}.pdf",
@@ -40,7 +40,7 @@ rule figure:
 
 rule index:
     input:
-        [f for t in PLAN.targets.values() for f in t.files],
+        [f for t in PLAN.targets.values() for f in t.files] + [STAMPS["index"]],
     output:
         PLAN.index_file,
     log:

@@ -12,13 +12,17 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 GAUSSIAN_SPECS = "gaussian_*.yaml"
+# The workflow tests' specs: the Gaussian specs as they were at 5cba3f6, frozen, so a paper's
+# spec edits (a new sweep, a new table) never change what these tests count. tests/test_smoke_all.py
+# runs the live specs/ at the smoke scale.
+FIXTURE_SPECS = ROOT / "tests" / "fixtures" / "specs_5cba3f6"
 
 
-def copy_project(dst: Path, specs=True, pattern: str = GAUSSIAN_SPECS) -> Path:
+def copy_project(dst: Path, specs=True, pattern: str = GAUSSIAN_SPECS, source: Path = FIXTURE_SPECS) -> Path:
     """A throwaway copy of the workflow (engine, rules, Snakefile, specs) to run Snakemake in.
 
-    By default only the Gaussian specs (seconds at the smoke scale) and specs/base/ are copied;
-    tests/test_smoke_all.py runs every spec's smoke scale once."""
+    By default only the frozen Gaussian specs (seconds at the smoke scale) and their base/ are
+    copied; `source=ROOT / "specs"` takes the live ones."""
     for name in ("Snakefile", "rules", "engine"):
         src = ROOT / name
         if src.is_dir():
@@ -26,8 +30,8 @@ def copy_project(dst: Path, specs=True, pattern: str = GAUSSIAN_SPECS) -> Path:
         else:
             shutil.copy2(src, dst / name)
     if specs:
-        shutil.copytree(ROOT / "specs" / "base", dst / "specs" / "base")
-        for f in (ROOT / "specs").glob(pattern):
+        shutil.copytree(source / "base", dst / "specs" / "base")
+        for f in source.glob(pattern):
             shutil.copy2(f, dst / "specs" / f.name)
         if (ROOT / "engine" / "spec.schema.json").exists() and not (dst / "engine" / "spec.schema.json").exists():
             shutil.copy2(ROOT / "engine" / "spec.schema.json", dst / "engine" / "spec.schema.json")
@@ -98,9 +102,9 @@ def add_specs(project: Path, gaussian=SMOKE_GAUSSIAN, digits: str | None = None,
     specs = project / "specs"
     (specs / "base").mkdir(parents=True, exist_ok=True)
     for base in ("gaussian.yaml", "digits.yaml"):
-        shutil.copy2(ROOT / "specs" / "base" / base, specs / "base" / base)
+        shutil.copy2(FIXTURE_SPECS / "base" / base, specs / "base" / base)
     for name in gaussian or ():
-        shutil.copy2(ROOT / "specs" / name, specs / name)
+        shutil.copy2(FIXTURE_SPECS / name, specs / name)
     if digits:
         (specs / f"{digits}.yaml").write_text(TINY_DIGITS.format(name=digits, extra=extra))
     return project

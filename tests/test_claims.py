@@ -197,8 +197,8 @@ def test_render_claims_table():
     spec = fake_spec({"sampler.steps": [10], "seed": [0, 1, 2]}, [c])
     metrics = lambda plan, run: compare_values(1.0, noise=0.1)(run.fields)  # noqa: E731
     lines = render_claims(None, spec, lambda p, s, cl: evaluate_claim(p, s, cl, metrics=metrics))
-    assert lines[0] == "| claim | check | effect [interval] | n | verdict |"
-    assert lines[2].startswith(r"| a \| b c | reward_ode − reward_ode_pretrained per run, paired (claimed &gt; 0.1) "
+    assert lines[0] == "| claim (the paper's statement) | setting | check | effect [interval] | n | verdict |"
+    assert lines[2].startswith(r"| a \| b c | every run | reward_ode − reward_ode_pretrained per run, paired (claimed &gt; 0.1) "
                                "| +1 [+0.752, +1.25] |")
     assert "| 3 | **holds** (1/1 cells hold" in lines[2]
     assert "95% t interval over seeds" in lines[-1] and "min_fraction" in lines[-1]

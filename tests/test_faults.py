@@ -17,7 +17,7 @@ from engine.algorithms import ddpo
 from engine.cli import main
 from engine.plan import build_plan
 
-from .conftest import ROOT, copy_project, engine_cmd, snakemake
+from .conftest import FIXTURE_SPECS, ROOT, copy_project, engine_cmd, snakemake
 
 SPEC = """name: {name}
 extends: base/gaussian.yaml
@@ -36,7 +36,7 @@ def write_spec(root: Path, name="fault_run", epochs=60, every=4, extra="") -> st
     """A one-run spec in root/specs; returns its finetune instance hash."""
     specs = root / "specs"
     (specs / "base").mkdir(parents=True, exist_ok=True)
-    (specs / "base" / "gaussian.yaml").write_bytes((ROOT / "specs" / "base" / "gaussian.yaml").read_bytes())
+    (specs / "base" / "gaussian.yaml").write_bytes((FIXTURE_SPECS / "base" / "gaussian.yaml").read_bytes())
     (specs / f"{name}.yaml").write_text(SPEC.format(name=name, epochs=epochs, every=every, extra=extra))
     plan = build_plan("smoke", specs)
     return next(h for h, i in plan.instances.items() if i.stage == "finetune")

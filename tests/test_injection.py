@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, copy_project, snakemake
+from .conftest import FIXTURE_SPECS, ROOT, copy_project, snakemake
 
 
 def payload(c: str, label: str) -> str:
@@ -59,7 +59,7 @@ claims:
 def test_shell_metacharacters_in_every_free_text_field_stay_data(tmp_path):
     project = copy_project(tmp_path, specs=False)
     (project / "specs" / "base").mkdir(parents=True)
-    (project / "specs" / "base" / "gaussian.yaml").write_bytes((ROOT / "specs" / "base" / "gaussian.yaml").read_bytes())
+    (project / "specs" / "base" / "gaussian.yaml").write_bytes((FIXTURE_SPECS / "base" / "gaussian.yaml").read_bytes())
     canary = "PWNED"
     text, texts = spec(canary)
     (project / "specs" / "injected.yaml").write_text(text)

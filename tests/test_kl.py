@@ -11,7 +11,7 @@ from scipy import integrate
 
 from engine.algorithms import ddpo, kl
 from engine.algorithms.ddpo_kind import DDPOAlgorithm
-from engine.algorithms.policy_gradient import Batch, _ppo_loss, collect
+from engine.algorithms.policy_gradient import Batch, _ppo_loss, chain_kl, collect
 from engine.data.gaussian_kind import GaussianData as GaussianDataSpec
 from engine.models import gaussian
 from engine.models.gaussian import AffinePolicy, GaussianData, optimal_policy, tilted_target, w2
@@ -119,7 +119,7 @@ def test_exact_chain_kl_agrees_with_monte_carlo(lam):
     exact = p.exact_kl(stds).item()
     g = torch.Generator().manual_seed(1)
     batch = collect(p, stds, 40_000, g, QuadraticReward(2.0))
-    per_chain = kl.chain_kl(p, batch.xs, stds)
+    per_chain = chain_kl(p, batch.xs, stds)
     se = per_chain.std().item() / math.sqrt(len(per_chain))
     assert abs(per_chain.mean().item() - exact) < 4 * se, (per_chain.mean().item(), exact, se)
     assert exact > 0.1
@@ -163,7 +163,7 @@ def exact_objective(p, stds, reward, beta):
 def _loss_gradient(p, stds, reward, beta, n, seed):
     cfg = DDPOAlgorithm(kind="ddpo", kl_coef=beta)
     batch = collect(p, stds, n, torch.Generator().manual_seed(seed), reward)
-    R = kl.regularised(batch.rewards, kl.chain_kl(p, batch.xs, stds), beta)
+    R = kl.regularised(batch.rewards, chain_kl(p, batch.xs, stds), beta)
     batch.kl_weight = torch.full((n,), beta, dtype=torch.float64) if beta else None
     steps = torch.nonzero(stds > 0).flatten()
     loss, _, _ = _ppo_loss(p, batch, R - R.mean(), torch.arange(n), steps, stds, cfg)
@@ -275,5 +275,5 @@ def test_chain_kl_counts_only_the_stochastic_steps_of_a_mixed_sampler():
             args = (p.a[k + 1], p.s[k + 1], p.a[k], p.s[k], stds[k])
             diff = step_mean(x, p.eps(x, k), *args) - step_mean(x, p.eps_ref(x, k), *args)
             want += (diff ** 2).sum(1) / (2 * stds[k] ** 2)
-    assert torch.allclose(kl.chain_kl(p, batch.xs, stds), want, rtol=1e-12, atol=0)
-    assert kl.chain_kl(p, batch.xs, torch.zeros_like(stds)).abs().max() == 0
+    assert torch.allclose(chain_kl(p, batch.xs, stds), want, rtol=1e-12, atol=0)
+    assert chain_kl(p, batch.xs, torch.zeros_like(stds)).abs().max() == 0

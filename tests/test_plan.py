@@ -58,7 +58,7 @@ def test_repo_specs_plan():
     plan = build_plan("default", ROOT / "specs")
     assert {s.name for s in plan.specs} >= {"gaussian_vp_gap", "gaussian_ve_gap"}
     vp = next(s for s in plan.specs if s.name == "gaussian_vp_gap")
-    assert len(vp.runs) == 4 * 3 * 3
+    assert len(vp.runs) == 4 * 3 * 4 * 3          # lambda x steps x beta x seeds (specs/base/gaussian.yaml)
 
 
 def test_hash_stable_across_processes(tmp_path):

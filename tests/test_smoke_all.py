@@ -4,13 +4,13 @@ import pytest
 
 from engine.plan import build_plan
 
-from .conftest import copy_project, snakemake
+from .conftest import ROOT, copy_project, snakemake
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_spec_runs_at_smoke_scale(tmp_path, monkeypatch):
-    project = copy_project(tmp_path, pattern="*.yaml")
+    project = copy_project(tmp_path, pattern="*.yaml", source=ROOT / "specs")
     snakemake("--config", "scale=smoke", cwd=project)
     monkeypatch.chdir(project)
     plan = build_plan("smoke")

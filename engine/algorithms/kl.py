@@ -23,7 +23,7 @@ g_theta = r(x0) - beta sum_k KL_k^theta(x_{k+1}). Then
 
 with R = r - beta sum_k KL_k (held fixed): the regularised reward goes through the advantages
 (score-function part), and the per-step KL is also differentiated directly at the sampled states
-(pathwise part). Both parts must be on the same scale: advantages are R normalised by a
+(pathwise part); policy_gradient.chain_kl computes the per-chain sum. Both parts must be on the same scale: advantages are R normalised by a
 per-chain scale (1 / std), so the pathwise part is weighted by that scale too. beta = 0 is plain
 reward maximisation, bitwise as before the regulariser existed.
 """
@@ -35,19 +35,6 @@ import torch
 def step_kl(mean: torch.Tensor, ref: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """KL between N(mean, std^2 I) and N(ref, std^2 I), summed over all but the first two dims [S, m]."""
     return ((mean - ref) ** 2 / (2 * std * std)).flatten(2).sum(-1)
-
-
-def chain_kl(policy, xs: torch.Tensor, stds: torch.Tensor, prompts=None) -> torch.Tensor:
-    """Per-chain KL [n] of recorded chains xs [T+1, n, ...]: the sum of step KLs over the stochastic steps."""
-    from .policy_gradient import step_means
-    steps = torch.nonzero(stds > 0).flatten()
-    if len(steps) == 0:
-        return torch.zeros(xs.shape[1], dtype=xs.dtype)
-    with torch.no_grad():
-        mean = step_means(policy, xs, steps, stds, prompts)
-        ref = step_means(policy, xs, steps, stds, prompts, reference=True)
-        std = stds[steps].view((-1,) + (1,) * (mean.dim() - 1)).to(mean.dtype)
-        return step_kl(mean, ref, std).sum(0)
 
 
 def regularised(rewards: torch.Tensor, kl: torch.Tensor, beta: float) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from .. import distributed
 from ..errors import NumericalFault
 from ..samplers.gddim import log_prob, sample_chain, step_mean
-from .kl import chain_kl, regularised, step_kl
+from .kl import regularised, step_kl
 
 
 @dataclass
@@ -91,6 +91,18 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
         loss = loss + (step * batch.kl_weight[mb][None]).mean()
         kl = step.detach().mean()
     return loss, kl, ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean()
+
+
+def chain_kl(policy, xs: torch.Tensor, stds: torch.Tensor, prompts=None) -> torch.Tensor:
+    """Per-chain KL [n] of recorded chains xs [T+1, n, ...]: the sum of step KLs over the stochastic steps."""
+    steps = torch.nonzero(stds > 0).flatten()
+    if len(steps) == 0:
+        return torch.zeros(xs.shape[1], dtype=xs.dtype)
+    with torch.no_grad():
+        mean = step_means(policy, xs, steps, stds, prompts)
+        ref = step_means(policy, xs, steps, stds, prompts, reference=True)
+        std = stds[steps].view((-1,) + (1,) * (mean.dim() - 1)).to(mean.dtype)
+        return step_kl(mean, ref, std).sum(0)
 
 
 def regularise(policy, batch: Batch, stds, cfg, normalize):

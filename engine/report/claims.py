@@ -125,10 +125,12 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
 
 def render_claims(plan, spec, evaluate=evaluate_claim) -> list[str]:
     """Markdown lines: the table of a spec's claims with their verdicts, then how they were judged."""
-    lines = ["| claim | check | effect [interval] | n | verdict |", "|---|---|---|---|---|"]
+    lines = ["| claim (the paper's statement) | setting | check | effect [interval] | n | verdict |",
+             "|---|---|---|---|---|---|"]
     for c in spec.header.claims:
         v = evaluate(plan, spec, c)
-        lines.append(f"| {md_cell(v['text'])} | {md_cell(v['how'])} | {_fmt(v['effect'])} "
+        setting = ", ".join(f"{k} = {val}" for k, val in c.where.items()) or "every run"
+        lines.append(f"| {md_cell(v['text'])} | {md_cell(setting)} | {md_cell(v['how'])} | {_fmt(v['effect'])} "
                      f"[{_fmt(v['lo'])}, {_fmt(v['hi'])}] | {v['n']} "
                      f"| **{v['verdict']}** ({md_cell(v['evidence'])}) |")
     lines += ["", f"Effects are in the metric's units (rank correlation for trends): the mean over cells, "

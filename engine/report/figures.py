@@ -8,6 +8,7 @@ import io
 from .aggregate import fmt_value, group, mean_std, selected_runs
 from .aggregate import metrics as run_metrics
 from .aggregate import series as run_series
+from ..stamps import mark
 from .escape import mpl
 
 
@@ -99,7 +100,7 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
              f"· mean ± std over seeds · key {target.key}", fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     png, pdf = io.BytesIO(), io.BytesIO()
-    fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
+    fig.savefig(png, format="png", dpi=110, metadata={"Software": None, "Comment": mark(target.key)})
     fig.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plt.close(fig)
     return png.getvalue(), pdf.getvalue()

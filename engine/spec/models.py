@@ -98,6 +98,7 @@ class SpecHeader(Strict):
     title: str = Field("", max_length=300)
     description: str = Field("", max_length=5000)
     paper: str = Field("", max_length=200)
+    miniature: str = Field("", max_length=3000)     # "miniature vs paper": what differs from the published setting
     scales: dict[Scale, dict[str, Any]] = Field(min_length=1)
     seeds: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field([0], min_length=1, max_length=10_000)
     outputs: Outputs = Outputs()
