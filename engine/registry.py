@@ -114,6 +114,7 @@ _LOADED = False
 def register(item):
     """Register a Kind, Block or StageKind (once per name; a module imported twice is fine)."""
     caller = sys._getframe(1).f_globals.get("__name__", "")      # the declaring module
+    _DECLARED.clear()
     item = dataclasses.replace(item, declared_in=caller)
     if isinstance(item, Kind):
         if item.room not in ROOMS:
@@ -212,7 +213,22 @@ def run_graph(cfg) -> list[Node]:
 
 def declared_outputs(cfg, graph: list[Node]) -> tuple[dict, dict]:
     """What a run's stages write: ({metric: (role, Metric)}, {series: (role, Series)}); a name
-    written by two stages belongs to the later one."""
+    written by two stages belongs to the later one.
+
+    Declarations (a stage's `metrics`/`series`, a kind's `metrics`/`series` traits) may depend on
+    which kinds a run uses and on its graph's shape, not on other config values: the result is
+    computed once per such combination (planning a thousand runs asks a thousand times)."""
+    key = (tuple((k.room, k.name) for k in kinds_of(cfg)),
+           tuple((n.role, n.stage, tuple(n.upstream)) for n in graph))
+    if key not in _DECLARED:
+        _DECLARED[key] = _declared_outputs(cfg, graph)
+    return _DECLARED[key]
+
+
+_DECLARED: dict = {}
+
+
+def _declared_outputs(cfg, graph: list[Node]) -> tuple[dict, dict]:
     metrics, series = {}, {}
     for node in graph:
         st = stage(node.stage)

@@ -277,3 +277,19 @@ def test_chain_kl_counts_only_the_stochastic_steps_of_a_mixed_sampler():
             want += (diff ** 2).sum(1) / (2 * stds[k] ** 2)
     assert torch.allclose(chain_kl(p, batch.xs, stds), want, rtol=1e-12, atol=0)
     assert chain_kl(p, batch.xs, torch.zeros_like(stds)).abs().max() == 0
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_beta_zero_is_plain_reward_maximisation_bitwise(sign):
+    """beta = 0 (every result made before the regulariser existed keeps its hash): the advantages are
+    exactly sign * clamp(normalised rewards), written out here, and no KL term enters the loss."""
+    from engine.algorithms.advantages import batch_scaled
+    from engine.algorithms.policy_gradient import regularise
+    p = random_policy()
+    stds = gddim_stds(p.a, p.s, 1.0)
+    batch = collect(p, stds, 256, torch.Generator().manual_seed(2), QuadraticReward(2.0))
+    cfg = DDPOAlgorithm(kind="ddpo", advantage_sign=sign, adv_clip_max=1.5)
+    adv, chain = regularise(p, batch, stds, cfg, batch_scaled)
+    r = batch.rewards
+    want = sign * ((r - r.mean()) / (r.std() + 1e-8)).clamp(-1.5, 1.5)
+    assert torch.equal(adv, want) and chain == 0.0 and batch.kl_weight is None

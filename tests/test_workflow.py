@@ -56,3 +56,12 @@ def test_smoke_run_noop_and_evaluation_only_edit(project):
     assert len(store_state(project, "evaluate")) == 8 + 4
     text = (paper / "tables" / "gaussian_vp_gap_table.md").read_text()
     assert re.search(r"\| 1 \| 10 \|", text)
+
+    # what the index shows changed (a claim's threshold): the index alone reruns (engine/stamps.py)
+    base = project / "specs" / "base" / "gaussian.yaml"
+    base.write_text(base.read_text().replace("ratio: 0.75", "ratio: 0.5"))
+    planned = dry_run_jobs(project)
+    assert planned.get("index") == 1 and not {"table", "figure", "finetune", "evaluate"} & set(planned), planned
+    snakemake("--config", "scale=smoke", cwd=project)
+    assert "0.5 × \\|gap\\| at epoch 0" in (paper / "README.md").read_text()
+    assert dry_run_jobs(project) == {}

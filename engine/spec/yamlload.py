@@ -73,8 +73,21 @@ def load_yaml(file: str | Path, display: str | None = None) -> Located:
     return load_yaml_text(text, name)
 
 
+# libyaml's parser when PyYAML has it (same events and marks, several times faster: planning
+# a thousand runs reads every spec at each Snakemake start)
+_LOADER = getattr(yaml, "CSafeLoader", None) if getattr(yaml, "__with_libyaml__", False) else None
+
+
 def load_yaml_text(text: str, name: str) -> Located:
-    loader = yaml.SafeLoader(text)
+    if _LOADER is not None:
+        try:
+            return _load(_LOADER(text), name)
+        except (yaml.YAMLError, RecursionError, SpecError):
+            pass                     # any error: parse again in Python, whose messages name the character
+    return _load(yaml.SafeLoader(text), name)
+
+
+def _load(loader, name: str) -> Located:
     try:
         try:
             node = loader.get_single_node()
