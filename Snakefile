@@ -1,8 +1,9 @@
 # The engine's workflow: specs/*.yaml -> plan -> jobs -> tables, figures, paper index.
 #   snakemake --cores 2                         # default scale -> paper/
 #   snakemake --cores 2 --config scale=smoke    # -> paper/smoke/
-# The plan is built here at parse time (pydantic + yaml only, no torch). Rules are thin:
-# they name outputs by content hash and call `engine run`.
+# The plan is built here at parse time (pydantic + yaml only, no torch), or read from its cache
+# under build/plan/ when no spec, engine file or setting changed (engine/plancache.py). Rules are
+# thin: they name outputs by content hash and call `engine run`.
 import os
 import sys
 
@@ -11,14 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
-from engine.launch import command as LAUNCH
-from engine.launch import gpus as GPUS
-from engine.plan import build_plan
+from engine.plancache import light_plan
 from engine.stamps import stamp
 
 SCALE = str(config.get("scale", "default"))
 try:
-    PLAN = build_plan(SCALE)
+    PLAN = light_plan(SCALE)
     TARGETS = PLAN.all_files(str(config.get("paper", "")))
     # one more input per output: a stamp that is newer than the output when the output does not embed
     # its planned key, so a stale output reruns even when Snakemake would call it up to date (engine/stamps.py)

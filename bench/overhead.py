@@ -92,10 +92,16 @@ def main() -> None:
         gen.mkdir(), hand.mkdir()
         runs = make_generated(gen)
         jobs = make_handwritten(gen, hand)
-        t_engine = timed([SNAKEMAKE, "-n", "--cores", "2"], gen)
+        cold = []
+        for _ in range(3):                      # the plan built from the specs (no cache file)
+            shutil.rmtree(gen / "build" / "plan", ignore_errors=True)
+            cold.append(timed([SNAKEMAKE, "-n", "--cores", "2"], gen, repeat=1))
+        t_cold = statistics.median(cold)
+        t_engine = timed([SNAKEMAKE, "-n", "--cores", "2"], gen)     # read back from build/plan/
         t_hand = timed([SNAKEMAKE, "-n", "--cores", "2"], hand)
-        print(f"dry run, {runs} runs / {jobs} jobs: engine {t_engine:.2f}s, hand-written {t_hand:.2f}s, "
-              f"ratio {t_engine / t_hand:.2f} (goal <= 1.5)")
+        print(f"dry run, {runs} runs / {jobs} jobs: engine {t_engine:.2f}s with the plan cache, {t_cold:.2f}s "
+              f"without; hand-written {t_hand:.2f}s; ratio {t_engine / t_hand:.2f} cached (goal <= 1.15), "
+              f"{t_cold / t_hand:.2f} cold")
     if (ROOT / "paper" / "README.md").is_file() and (ROOT / "results" / "jobs").is_dir():
         t_noop = timed([SNAKEMAKE, "--cores", "2"], ROOT, repeat=3)
         print(f"no-op snakemake on the default paper: {t_noop:.2f}s (goal < 5 s)")

@@ -3,12 +3,22 @@
 # Every table, figure and sample grid, and the paper index, as a file under build/report/<scale>/
 # marked with report(): a category per kind, a subcategory per spec, a caption naming the spec
 # and the run hashes behind it. Not part of `all`: only the report asks for them.
-import engine.report.items as REPORT_ITEMS
+REPORT = PLAN.report_dir
+_ITEM_FILES = PLAN.report_paths
+_FULL = []
 
-REPORT = str(REPORT_ITEMS.item_dir(SCALE))
-_ITEM_FILES = REPORT_ITEMS.paths(PLAN)
-_GRIDS = REPORT_ITEMS.sample_grids(PLAN)
-_PRODUCER = {h: str(j.manifest) for j in PLAN.jobs.values() for h in j.hashes}
+
+def FULL():
+    """The whole plan (captions, labels), built only when a report item is in the DAG."""
+    if not _FULL:
+        from engine.plan import build_plan
+        _FULL.append(build_plan(SCALE))
+    return _FULL[0]
+
+
+def _items():
+    import engine.report.items as items
+    return items
 
 
 localrules:
@@ -22,12 +32,12 @@ localrules:
 def _report(kind, category):
     """report() arguments of an item of `kind` whose wildcard `name` names it."""
     return dict(caption="captions/item.rst", category=category,
-                subcategory=lambda wc: REPORT_ITEMS.subcategory(PLAN, kind, getattr(wc, "name", "")),
-                labels=lambda wc: REPORT_ITEMS.labels(PLAN, kind, getattr(wc, "name", "")))
+                subcategory=lambda wc: _items().subcategory(FULL(), kind, getattr(wc, "name", "")),
+                labels=lambda wc: _items().labels(FULL(), kind, getattr(wc, "name", "")))
 
 
 def _caption(kind, field):
-    return lambda wc: REPORT_ITEMS.caption(PLAN, kind, getattr(wc, "name", ""))[field]
+    return lambda wc: _items().caption(FULL(), kind, getattr(wc, "name", ""))[field]
 
 
 def _caption_params(kind):
@@ -67,7 +77,7 @@ rule report_figure:
 
 rule report_samples:
     input:
-        lambda wc: _PRODUCER[_GRIDS[wc.name].result],
+        lambda wc: PLAN.report_grids[wc.name],
     output:
         report(REPORT + "/samples/{name}.png", **_report("samples", "Samples")),
     log:

@@ -11,12 +11,12 @@ rule stage:
         "logs/{stage}/{job}.log",
     params:
         hashes=lambda wc: " ".join(PLAN.jobs[wc.job].hashes),
-        engine=lambda wc: LAUNCH(PLAN.jobs[wc.job]),
+        engine=lambda wc: PLAN.jobs[wc.job].launch,
         scale=SCALE,
     threads: lambda wc: PLAN.jobs[wc.job].threads
     resources:
         mem_mb=lambda wc: PLAN.jobs[wc.job].mem_mb,
         runtime=lambda wc: PLAN.jobs[wc.job].runtime_min,
-        gpu=lambda wc: GPUS(PLAN.jobs[wc.job]),
+        gpu=lambda wc: PLAN.jobs[wc.job].gpus,
     shell:
         "{PYTHON} {params.engine} run {wildcards.stage} {params.hashes} --scale {params.scale} --manifest {output} > {log} 2>&1"
