@@ -176,3 +176,19 @@ def test_merge_keys_and_spellings_that_are_fine(tmp_path, capsys):
                     "outputs:\n  tables:\n    - &t {name: a_table, rows: [seed], metrics: [gap]}\n"
                     "    - {<<: *t, name: b_table}\n")
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_libyaml_and_python_parsers_read_every_spec_alike():
+    """The loader parses with libyaml when PyYAML has it (engine/spec/yamlload.py); the data and
+    every line number must be what the pure-Python parser gives (plain-scalar style differs: None
+    there, "" in libyaml, and floats such as 1.0e200 depend on it)."""
+    import yaml
+    from engine.spec import yamlload
+    if yamlload._LOADER is None:
+        pytest.skip("PyYAML without libyaml")
+    files = sorted(ROOT.glob("specs/**/*.yaml")) + sorted(ROOT.glob("tests/fixtures/**/*.yaml"))
+    texts = [f.read_text() for f in files] + ["a: 1.0e200\nb: '1.0e200'\nc: [1e3, 2.5E-3, .5]\n"]
+    for text in texts:
+        c, py = yamlload._load(yamlload._LOADER(text), "x"), yamlload._load(yaml.SafeLoader(text), "x")
+        assert (c.data, c.lines) == (py.data, py.lines)
+    assert yamlload.load_yaml_text(texts[-1], "x").data["a"] == 1e200

@@ -84,8 +84,8 @@ def test_shell_metacharacters_in_every_free_text_field_stay_data(tmp_path):
     assert "<b>" not in index and "&lt;b&gt;html&lt;/b&gt;" in index
     assert "\n\\# not a heading" in index
     claim_row = next(line for line in index.splitlines() if line.startswith("| C; touch"))
-    # claim | check | effect [interval] | n | verdict: five columns, so four separators; the text's "|" is escaped
-    assert claim_row.count(" | ") == 4 and r"\| tee" in claim_row
+    # claim | setting | check | effect [interval] | n | verdict: six columns, so five separators; the text's "|" is escaped
+    assert claim_row.count(" | ") == 5 and r"\| tee" in claim_row
     assert f"TC; touch {c}" in table_md and "<b>" not in table_md
     # LaTeX: every special character escaped inside the caption
     caption = next(line for line in table_tex.splitlines() if line.startswith(r"\caption{"))

@@ -185,7 +185,7 @@ def _build(loader, node, path, lines, name, counter, depth):
         value = loader.construct_object(node)
     except yaml.YAMLError as e:
         raise _fail(name, node.start_mark.line + 1, path, f"bad value: {e}") from None
-    if isinstance(value, str) and node.style is None and _FLOAT_RE.match(value):
+    if isinstance(value, str) and not node.style and _FLOAT_RE.match(value):     # plain: None (Python), "" (libyaml)
         value = float(value)
     if not isinstance(value, (str, int, float, bool, type(None))):
         # timestamps, binary: not part of the spec language
