@@ -11,6 +11,7 @@ sys.path.insert(0, workflow.basedir)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
+import engine.report.snake as REPORT_RULES
 from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
 from engine.plancache import light_plan
 from engine.stamps import stamp
@@ -27,8 +28,13 @@ except (SpecError, SpecErrors) as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(EXIT_BAD_INPUT)
 
-PYTHON = sys.executable
-ENGINE = f"{PYTHON} -m engine"
+# The interpreter of this virtual environment, for the rules' shell commands ($ENGINE_PYTHON): part of
+# the environment, not a parameter, so moving the environment reruns nothing (README, "Layout").
+os.environ["ENGINE_PYTHON"] = sys.executable
+
+
+envvars:
+    "ENGINE_PYTHON",
 
 
 report: "rules/captions/workflow.rst"

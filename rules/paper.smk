@@ -1,6 +1,7 @@
 # paper: tables, figures and the index of one scale (paper/ or paper/<scale>/).
-# `key` hashes the output's layout and runs, so a layout edit reruns just that output.
-PAPER = str(__import__("engine.plan", fromlist=["paper_dir"]).paper_dir(SCALE))
+# `key` hashes the output's layout and runs, so a layout edit reruns just that output; the stamp
+# input reruns an output that does not show what the plan says (engine/stamps.py).
+PAPER = os.path.dirname(PLAN.index_file)
 
 
 # cheap: on a cluster (profiles/slurm) they run on the submitting host, not through sbatch
@@ -14,28 +15,30 @@ rule table:
     input:
         lambda wc: [*PLAN.targets[wc.name].inputs, STAMPS[wc.name]],
     output:
-        PAPER + "/tables/{name}.md",
-        PAPER + "/tables/{name}.tex",
+        f"{PAPER}/tables/{{name}}.md",
+        f"{PAPER}/tables/{{name}}.tex",
     log:
-        "logs/" + SCALE + "/table/{name}.log",
+        f"logs/{SCALE}/table/{{name}}.log",
     params:
         key=lambda wc: PLAN.targets[wc.name].key,
+        scale=SCALE,
     shell:
-        "{ENGINE} run table {params.key} --scale {SCALE} > {log} 2>&1"
+        "$ENGINE_PYTHON -m engine run table {params.key} --scale {params.scale} > {log} 2>&1"
 
 
 rule figure:
     input:
         lambda wc: [*PLAN.targets[wc.name].inputs, STAMPS[wc.name]],
     output:
-        PAPER + "/figures/{name}.png",
-        PAPER + "/figures/{name}.pdf",
+        f"{PAPER}/figures/{{name}}.png",
+        f"{PAPER}/figures/{{name}}.pdf",
     log:
-        "logs/" + SCALE + "/figure/{name}.log",
+        f"logs/{SCALE}/figure/{{name}}.log",
     params:
         key=lambda wc: PLAN.targets[wc.name].key,
+        scale=SCALE,
     shell:
-        "{ENGINE} run figure {params.key} --scale {SCALE} > {log} 2>&1"
+        "$ENGINE_PYTHON -m engine run figure {params.key} --scale {params.scale} > {log} 2>&1"
 
 
 rule index:
@@ -44,8 +47,9 @@ rule index:
     output:
         PLAN.index_file,
     log:
-        "logs/" + SCALE + "/index.log",
+        f"logs/{SCALE}/index.log",
     params:
         outputs_key=" ".join(sorted(t.key for t in PLAN.targets.values())),
+        scale=SCALE,
     shell:
-        "{ENGINE} run index --scale {SCALE} > {log} 2>&1"
+        "$ENGINE_PYTHON -m engine run index --scale {params.scale} > {log} 2>&1"

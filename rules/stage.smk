@@ -19,4 +19,4 @@ rule stage:
         runtime=lambda wc: PLAN.jobs[wc.job].runtime_min,
         gpu=lambda wc: PLAN.jobs[wc.job].gpus,
     shell:
-        "{PYTHON} {params.engine} run {wildcards.stage} {params.hashes} --scale {params.scale} --manifest {output} > {log} 2>&1"
+        "$ENGINE_PYTHON {params.engine} run {wildcards.stage} {params.hashes} --scale {params.scale} --manifest {output} > {log} 2>&1"
