@@ -11,8 +11,9 @@ file under build/stamps/<scale>/ holding the planned key:
   - otherwise (missing, older layout, other runs, edited claims): the stamp is written now, newer
     than the output, and Snakemake reruns the rule, and with it whatever results it is missing.
 
-Without this, Snakemake treats a committed output whose inputs are missing as up to date (missing
-intermediates do not trigger reruns), so `make reproduce` on a fresh clone would keep a stale table.
+Without this, Snakemake treats an existing output as up to date whenever nothing upstream has to
+run for it (asked for by name with its runs missing, a store pulled for other runs), and an edited
+claim or title never reaches the index.
 """
 from __future__ import annotations
 
