@@ -36,3 +36,16 @@ def result_dir(stage: str, h: str) -> Path:
 
 def manifest_path(stage: str, job_id: str) -> Path:
     return RESULTS / "jobs" / stage / f"{job_id}.json"
+
+
+def select_files(scale: str, papers: list[str], paper: str, index_file: str, targets, jobs) -> list[str]:
+    """What `snakemake` builds: every output, the index, and every job's manifest (so a spec without
+    outputs still runs); with `paper`, only that paper's outputs and jobs (no index: it lists every
+    paper). targets: (paper, files) pairs; jobs: (paper, manifest) pairs."""
+    if paper and paper not in papers:
+        from .errors import SpecError
+        raise SpecError("<command line>", None, "paper", f"no spec of paper '{paper}' at scale {scale} "
+                                                          f"(papers: {', '.join(papers) or 'none'})")
+    files = [f for p, fs in targets if not paper or p == paper for f in fs]
+    files += sorted(str(m) for p, m in jobs if not paper or p == paper)
+    return files + [index_file] if targets and not paper else files

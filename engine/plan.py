@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import identity, registry
 from .layout import (HASH_LEN, RESULTS, content_hash, instance_hash, manifest_path, paper_dir,  # noqa: F401
-                     result_dir)
+                     result_dir, select_files)
 from .errors import SpecError
 from .spec import models as M
 from .spec.base import identity_dump
@@ -136,19 +136,11 @@ class Plan:
         return str(paper_dir(self.scale) / "README.md")
 
     def all_files(self, paper: str = "") -> list[str]:
-        """What `snakemake` builds: every output, the index, and every job's manifest (so a spec
-        without outputs still runs). With `paper`, only
-        the outputs and jobs of that paper's specs (no index: it lists every paper)."""
-        if paper:
-            names = {s.name for s in self.specs if paper_id(s) == paper}
-            if not names:
-                raise SpecError("<command line>", None, "paper", f"no spec of paper '{paper}' at scale {self.scale} "
-                                                                  f"(papers: {', '.join(self.papers()) or 'none'})")
-            files = [f for t in self.targets.values() if t.spec.name in names for f in t.files]
-            return files + sorted(str(j.manifest) for j in self.jobs.values() if j.spec in names)
-        files = [f for t in self.targets.values() for f in t.files]
-        files += sorted(str(j.manifest) for j in self.jobs.values())
-        return files + [self.index_file] if self.targets else files
+        """What `snakemake` builds (layout.select_files), for every paper or one."""
+        ids = {s.name: paper_id(s) for s in self.specs}
+        return select_files(self.scale, self.papers(), paper, self.index_file,
+                            [(ids[t.spec.name], t.files) for t in self.targets.values()],
+                            [(ids.get(j.spec, ""), j.manifest) for j in self.jobs.values()])
 
     def papers(self) -> list[str]:
         return sorted({paper_id(s) for s in self.specs})

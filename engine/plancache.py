@@ -71,16 +71,10 @@ class LightPlan:
 
     def all_files(self, paper: str = "") -> list[str]:
         """As engine.plan.Plan.all_files."""
-        if paper:
-            if paper not in self.papers:
-                from .errors import SpecError
-                raise SpecError("<command line>", None, "paper", f"no spec of paper '{paper}' at scale {self.scale} "
-                                                                  f"(papers: {', '.join(self.papers) or 'none'})")
-            files = [f for t in self.targets.values() if t.paper == paper for f in t.files]
-            return files + sorted(j.manifest for j in self.jobs.values() if j.paper == paper)
-        files = [f for t in self.targets.values() for f in t.files]
-        files += sorted(j.manifest for j in self.jobs.values())
-        return files + [self.index_file] if self.targets else files
+        from .layout import select_files
+        return select_files(self.scale, self.papers, paper, self.index_file,
+                            [(t.paper, t.files) for t in self.targets.values()],
+                            [(j.paper, j.manifest) for j in self.jobs.values()])
 
 
 def _files_under(d: Path) -> list[Path]:

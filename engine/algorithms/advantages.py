@@ -7,13 +7,13 @@ import torch
 
 
 def batch_normalize(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    return (rewards - rewards.mean()) / (rewards.std() + eps)
+    return batch_scaled(rewards, eps)[0]
 
 
 def batch_scaled(rewards: torch.Tensor, eps: float = 1e-8):
-    """(batch_normalize(rewards), the per-chain factor 1 / (std + eps) it applied)."""
-    scale = 1.0 / (rewards.std() + eps)
-    return (rewards - rewards.mean()) / (rewards.std() + eps), scale.expand_as(rewards)
+    """((r - mean) / (std + eps), the per-chain factor 1 / (std + eps) it applied)."""
+    sd = rewards.std() + eps
+    return (rewards - rewards.mean()) / sd, (1.0 / sd).expand_as(rewards)
 
 
 class PerPromptStats:
@@ -51,8 +51,9 @@ class PerPromptStats:
                 scale[idx] = 1.0 / std_all
             else:
                 vals = torch.tensor(list(buf), dtype=rewards.dtype)
-                out[idx] = (rewards[idx] - vals.mean()) / (vals.std() + eps)
-                scale[idx] = 1.0 / (vals.std() + eps)
+                sd = vals.std() + eps
+                out[idx] = (rewards[idx] - vals.mean()) / sd
+                scale[idx] = 1.0 / sd
         return out, scale
 
 
@@ -67,6 +68,7 @@ def group_scaled(rewards: torch.Tensor, groups: torch.Tensor, eps: float = 1e-8)
     scale = torch.empty_like(rewards)
     for g in groups.unique():
         m = groups == g
-        out[m] = (rewards[m] - rewards[m].mean()) / (rewards[m].std() + eps)
-        scale[m] = 1.0 / (rewards[m].std() + eps)
+        sd = rewards[m].std() + eps
+        out[m] = (rewards[m] - rewards[m].mean()) / sd
+        scale[m] = 1.0 / sd
     return out, scale

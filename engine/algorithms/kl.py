@@ -7,15 +7,14 @@ same std sigma_k and means mu_theta, mu_pre, so the chain's KL is a sum over the
     KL(P_theta || P_pre) = E_theta[ sum_k |mu_theta(x_{k+1}) - mu_pre(x_{k+1})|^2 / (2 sigma_k^2) ].
 
 Deterministic steps (std 0: the ODE sampler, MixGRPO's steps outside its window) carry none.
-For the DDPM step (lambda = 1) the mean difference is (s_p^2 / (a_t/a_p s_t)) (eps_pre - eps_theta)
-up to O(dt), and the sum tends to the continuous-time limit
+For the DDPM step (lambda = 1) the sum tends, as the steps shrink, to the continuous-time limit
 
     KL = 1/2 int_0^1 g(t)^2 E|s_theta(x_t, t) - s_pre(x_t, t)|^2 dt,
 
 the Girsanov KL of two reverse SDEs that differ only in their score (g the diffusion
 coefficient). tests/test_kl.py checks the discrete sum against that limit on the Gaussian family.
 
-The gradient (what `loss_terms` implements). Write J = E_theta[g_theta(chain)] with
+The gradient (what policy_gradient.regularise and _ppo_loss implement). Write J = E_theta[g_theta(chain)] with
 g_theta = r(x0) - beta sum_k KL_k^theta(x_{k+1}). Then
 
     grad J = E[ g ∇ log p_theta(chain) ] + E[ ∇ g_theta ]
@@ -23,8 +22,9 @@ g_theta = r(x0) - beta sum_k KL_k^theta(x_{k+1}). Then
 
 with R = r - beta sum_k KL_k (held fixed): the regularised reward goes through the advantages
 (score-function part), and the per-step KL is also differentiated directly at the sampled states
-(pathwise part); policy_gradient.chain_kl computes the per-chain sum. Both parts must be on the same scale: advantages are R normalised by a
-per-chain scale (1 / std), so the pathwise part is weighted by that scale too. beta = 0 is plain
+(pathwise part); policy_gradient.chain_kl computes the per-chain sum. Both parts must be on the
+same scale: advantages are R normalised by a per-chain scale (1 / std), so the pathwise part is
+weighted by that scale too. beta = 0 is plain
 reward maximisation, bitwise as before the regulariser existed.
 """
 from __future__ import annotations

@@ -139,29 +139,29 @@ class AffinePolicy(nn.Module):
         """Mean and variance (per dimension) of x_0 under the chain with step stds `stds`."""
         if not self.data.is_gaussian:
             raise ValueError("exact moments need Gaussian data (a mixture is evaluated by Monte Carlo)")
-        m0, v0 = self.prior_moments()
-        m = m0 if init_mean is None else init_mean
-        v = v0 if init_var is None else init_var
-        for k in range(self.steps - 1, -1, -1):
-            M, N = self.affine_coeffs(k, stds[k])
-            m = M * m + N
-            v = M * M * v + stds[k] ** 2
+        m, v, _ = self._walk(stds, init_mean, init_var)
         return m, v
 
     def exact_kl(self, stds: torch.Tensor) -> torch.Tensor:
         """KL(P_theta || P_pre) of whole chains under step stds `stds` (engine/algorithms/kl.py), exactly:
         sum over stochastic steps of E|dM x + dN|^2 / (2 std^2), x the chain's state before the step."""
-        m, v = self.prior_moments()
-        total = torch.zeros((), dtype=torch.float64)
+        return self._walk(stds, with_kl=True)[2]
+
+    def _walk(self, stds, init_mean=None, init_var=None, with_kl: bool = False):
+        """The chain from level T to 0 in moments: (mean, variance) of x_0, and the chain KL when asked."""
+        m0, v0 = self.prior_moments()
+        m = m0 if init_mean is None else init_mean
+        v = v0 if init_var is None else init_var
+        kl = torch.zeros((), dtype=torch.float64)
         for k in range(self.steps - 1, -1, -1):
             M, N = self.affine_coeffs(k, stds[k])
-            if stds[k] > 0:
+            if with_kl and stds[k] > 0:
                 M0, N0 = self.affine_coeffs(k, stds[k], corrected=False)
                 dM, dN = M - M0, N - N0
-                total = total + (dM * dM * (m * m + v) + 2 * dM * dN * m + dN * dN).sum() / (2 * stds[k] ** 2)
+                kl = kl + (dM * dM * (m * m + v) + 2 * dM * dN * m + dN * dN).sum() / (2 * stds[k] ** 2)
             m = M * m + N
             v = M * M * v + stds[k] ** 2
-        return total
+        return m, v, kl
 
 
 # ----------------------------------------------------------------------------- the KL-regularised optimum
