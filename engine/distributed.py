@@ -56,7 +56,8 @@ def init() -> int:
         # cuBLAS is deterministic only with a fixed workspace (set before its first use); a few
         # CUDA kernels of the UNet (e.g. upsampling backward) have no deterministic version: warn
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        from .eager import deterministic
+        deterministic(warn_only=True)
     if not launched():
         return 0
     import torch.distributed as dist

@@ -11,8 +11,9 @@ from ..spec.models import RunConfig
 
 def setup_torch(threads: int = 2) -> None:
     from ..distributed import world
+    from ..eager import deterministic
     torch.set_num_threads(max(1, threads // world()))     # torchrun ranks share the job's CPUs
-    torch.use_deterministic_algorithms(True)
+    deterministic()
 
 
 def finetune_config(instance_config: dict, upstream: dict) -> RunConfig:
