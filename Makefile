@@ -58,7 +58,7 @@ system-deps:
 	sh .ci/system-deps.sh
 
 test: setup slurm-plugin system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	$(BIN)/python bench/overhead.py

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+import engine  # noqa: E402,F401  (sets GOMP_SPINCOUNT before any test imports torch: engine/__init__.py)
 
 
 GAUSSIAN_SPECS = "gaussian_*.yaml"
@@ -44,13 +46,75 @@ def engine_cmd(*args, cwd, check=False, env=None):
                           check=check, env=e)
 
 
-def snakemake(*args, cwd, check=True, env=None):
+def snakemake(*args, cwd, check=True, env=None, cores=2):
     e = {**os.environ, "PYTHONPATH": str(cwd), **(env or {})}
     exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or "snakemake"
-    p = subprocess.run([exe, "--cores", "2", *args], cwd=cwd, capture_output=True, text=True, env=e)
+    p = subprocess.run([exe, "--cores", str(cores), *args], cwd=cwd, capture_output=True, text=True, env=e)
     if check and p.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
+
+
+def pytest_collection_modifyitems(config, items):
+    """The order `make test` (pytest-xdist, whole files per worker, --no-loadscope-reorder) hands
+    out files in: first the file that builds the shared smoke store (`smoke_store`), then the
+    longest files (`slow(seconds)`: the time measured on 2 workers), so that no long file starts
+    last while the other worker idles; the files that start from copies of the store come last,
+    when it is built. The order of tests within a file is kept."""
+    cost, consumer = {}, set()
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        cost[item.path] = max(cost.get(item.path, 0), mark.args[0] if mark and mark.args else 0)
+        if "smoke_store" in item.fixturenames:
+            consumer.add(item.path)
+    first = {path: (0 if path.name == SMOKE_STORE_BUILDER else 2 if path in consumer else 1, -c)
+             for path, c in cost.items()}
+    items.sort(key=lambda item: first[item.path])
+
+
+# ----------------------------------------------------------------------------- the shared smoke store
+SMOKE_STORE_BUILDER = "test_smoke_all.py"
+
+
+@pytest.fixture(scope="session")
+def smoke_store(tmp_path_factory, worker_id) -> Path:
+    """The live specs/ run end to end by Snakemake at the smoke scale, once per test session: the
+    first worker to ask builds it, under a file lock, and the others wait and reuse it.
+    tests/test_smoke_all.py checks it; the workflow, report, DVC and multi-process tests start
+    from copies of it (`store_copy`), so no test retrains what this run trained. Read-only."""
+    from filelock import FileLock
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if worker_id != "master" else root
+    store = root / "smoke_store"
+    with FileLock(str(root / "smoke_store.lock")):
+        if not (store / ".built").is_file():
+            if store.exists():
+                shutil.rmtree(store)            # a build that failed earlier in this session
+            store.mkdir()
+            copy_project(store, pattern="*.yaml", source=ROOT / "specs")
+            # two 2-thread jobs at a time on 2 cores: their single-threaded start-up (imports: most
+            # of a smoke job) overlaps; 81 s instead of 133 s alone, results bitwise the same
+            snakemake("--config", "scale=smoke", cwd=store, cores=4)
+            (store / ".built").touch()
+    return store
+
+
+def store_copy(store: Path, dst: Path, specs: tuple[str, ...], extra: dict[str, str] | None = None,
+               prune: bool = False) -> Path:
+    """A copy of the smoke store (files, times and Snakemake's metadata kept) whose specs/ holds only
+    the live specs named in `specs` (file names) plus `extra` ({file name: text}). The other specs'
+    results stay in results/ unused, or with `prune` are removed (`engine gc`)."""
+    shutil.copytree(store, dst, symlinks=True, ignore=shutil.ignore_patterns(".built", "__pycache__"))
+    for f in (dst / "specs").glob("*.yaml"):
+        if f.name not in specs:
+            f.unlink()
+    for name, text in (extra or {}).items():
+        (dst / "specs" / name).write_text(text)
+    if prune:
+        from engine import gc
+        with contextlib.chdir(dst):
+            gc.remove(gc.find())
+    return dst
 
 
 @pytest.fixture

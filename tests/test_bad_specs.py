@@ -141,7 +141,7 @@ def test_validate_and_plan_in_a_project(case_env, capsys, tmp_path, monkeypatch)
     assert not (tmp_path / "results").exists() and not (tmp_path / "paper").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(2)
 @pytest.mark.parametrize("name", SNAKEMAKE_SAMPLE)
 def test_snakemake_refuses_before_running_anything(name, tmp_path):
     project = copy_project(tmp_path, specs=False)

@@ -20,7 +20,7 @@ from engine.plan import build_plan
 
 from .conftest import snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(23)
 
 VP = "paper/smoke/tables/gaussian_vp_gap_table.md"
 VE = "paper/smoke/tables/gaussian_ve_gap_table.md"

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from engine.plan import build_plan
 
-from .conftest import add_specs, copy_project, snakemake
+from .conftest import add_specs, copy_project, snakemake, store_copy
 
 GAUSSIAN = """name: dp_gaussian
 extends: base/gaussian.yaml
@@ -75,7 +75,7 @@ def test_launcher_is_torchrun_only_for_several_training_processes():
     assert command(job("evaluate", 3)) == "-m engine"          # only finetune splits its work
 
 
-@pytest.mark.slow
+@pytest.mark.slow(22)
 def test_two_processes_equal_one_gaussian(tmp_path, monkeypatch):
     one, two = tmp_path / "one", tmp_path / "two"
     for root, res in ((one, ""), (two, "resources: {threads: 2, mem_mb: 1000, processes: 2}\n")):
@@ -105,26 +105,29 @@ def finetune_targets(project: Path, monkeypatch) -> list[str]:
     return sorted(str(j.manifest) for j in build_plan("smoke").jobs.values() if j.stage == "finetune")
 
 
-@pytest.mark.slow
-def test_two_processes_equal_one_unet(tmp_path, monkeypatch):
-    """The image family (prompts, 4-d chains, float32). Data, pretraining and the reward model
-    are computed once and shared; the finetune job runs with 1 and with 2 processes."""
-    one = tmp_path / "one"
-    one.mkdir()
-    copy_project(one, specs=False)
-    add_specs(one, gaussian=(), digits="dp_digits")
-    snakemake(*finetune_targets(one, monkeypatch), "--config", "scale=smoke", cwd=one)
-    two = tmp_path / "two"
-    shutil.copytree(one, two, ignore=shutil.ignore_patterns(".snakemake"))
-    for d in ("results/finetune", "results/jobs/finetune", "logs"):
-        shutil.rmtree(two / d)
-    spec = two / "specs" / "dp_digits.yaml"
+@pytest.mark.slow(51)
+def test_two_processes_equal_one_unet(smoke_store, tmp_path, monkeypatch):
+    """The image family (prompts, 4-d chains, float32). The one-process run, and the data,
+    pretraining and reward model it shares, are the shared smoke store's (conftest.smoke_store);
+    the finetune job reruns here with 2 processes."""
+    spec_name = "digits_ddpo_lambda"
+    one = smoke_store
+    two = store_copy(smoke_store, tmp_path / "two", (f"{spec_name}.yaml",))
+    monkeypatch.chdir(two)
+    plan = build_plan("smoke")
+    for h, inst in plan.instances.items():
+        if inst.stage == "finetune":
+            shutil.rmtree(two / "results" / "finetune" / h)
+    for j in plan.jobs.values():
+        if j.stage == "finetune":
+            (two / j.manifest).unlink()
+    shutil.rmtree(two / "logs")
+    spec = two / "specs" / f"{spec_name}.yaml"
     spec.write_text(spec.read_text() + "resources: {threads: 2, mem_mb: 2000, processes: 2}\n")
     snakemake(*finetune_targets(two, monkeypatch), "--config", "scale=smoke", cwd=two)
     assert sorted(p.name for p in (two / "logs").iterdir()) == ["finetune"]     # nothing else reran
     assert_two_ranks_ran(two)
-    hashes = finetune_hashes(one, monkeypatch)
-    assert hashes == finetune_hashes(two, monkeypatch)
+    hashes = finetune_hashes(two, monkeypatch)
     for h in hashes:
         a, b = one / "results" / "finetune" / h, two / "results" / "finetune" / h
         w = weights_diff(a / "unet" / "diffusion_pytorch_model.safetensors",
@@ -132,6 +135,7 @@ def test_two_processes_equal_one_unet(tmp_path, monkeypatch):
         m = max(json_diff(a / f, b / f) for f in ("metrics.json", "curve.json"))
         print(f"unet {h}: largest difference weights {w:.1e}, metrics and curve {m:.1e}")
         assert w <= 1e-3 and m <= 1e-3, (w, m)
+        pretrain, = (u for u in plan.instances[h].upstream if plan.instances[u].stage == "pretrain")
         assert weights_diff(a / "unet" / "diffusion_pytorch_model.safetensors",
-                            one / "results" / "pretrain" / next((one / "results" / "pretrain").iterdir()).name
-                            / "unet" / "diffusion_pytorch_model.safetensors") > 0     # training changed the UNet
+                            one / "results" / "pretrain" / pretrain / "unet" / "diffusion_pytorch_model.safetensors") > 0
+                                                                                # training changed the UNet

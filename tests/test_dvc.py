@@ -12,7 +12,7 @@ import pytest
 from engine.plan import build_plan
 from engine.dvcsync import dag_order, touch_in_dag_order
 
-from .conftest import ROOT, copy_project, engine_cmd, snakemake
+from .conftest import ROOT, engine_cmd, snakemake, store_copy
 from .test_workflow import dry_run_jobs
 
 DVC_FILES = ("dvc.yaml", ".dvcignore", ".gitignore", ".dvc/config", ".dvc/.gitignore")
@@ -60,16 +60,14 @@ claims: []
 """
 
 
-@pytest.mark.slow
-def test_push_clone_pull_plans_nothing(tmp_path, monkeypatch):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    copy_project(repo)
+@pytest.mark.slow(50)
+def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
+    # one spec of the shared smoke store keeps it short, and a second paper (one run) is computed here
+    repo = store_copy(smoke_store, tmp_path / "repo", ("gaussian_vp_gap.yaml",), {"other_paper.yaml": OTHER_PAPER},
+                      prune=True)
     for name in DVC_FILES:
         (repo / name).parent.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, repo / name)
-    (repo / "specs" / "gaussian_ve_gap.yaml").unlink()                 # one spec keeps it short
-    (repo / "specs" / "other_paper.yaml").write_text(OTHER_PAPER)       # and a second paper, one run
     dvc_yaml = (repo / "dvc.yaml").read_text()
     assert "  - scale: default\n" in dvc_yaml
     (repo / "dvc.yaml").write_text(dvc_yaml.replace("  - scale: default\n", "  - scale: smoke\n"))

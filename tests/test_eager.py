@@ -1,34 +1,24 @@
-"""engine/eager.py: the deterministic flag without loading the compiler stack."""
+"""engine/eager.py: the deterministic flag without loading the compiler stack, and
+engine/__init__.py's OpenMP setting. One fresh interpreter, since both act on process state."""
 import subprocess
 import sys
 
 CHECK = """
-import sys, torch
+import os, sys, torch
 from engine.eager import deterministic
-{before}
+print(os.environ.get("GOMP_SPINCOUNT"))
 deterministic()
-assert torch.are_deterministic_algorithms_enabled()
-assert not torch.is_deterministic_algorithms_warn_only_enabled()
-loaded = "torch._inductor.config" in sys.modules
-print(loaded, loaded and sys.modules["torch._inductor.config"].deterministic)
+print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+      "torch._inductor.config" in sys.modules)
+deterministic(warn_only=True)
+print(torch.is_deterministic_algorithms_warn_only_enabled())
+import torch._inductor.config as inductor
+deterministic()
+print(inductor.deterministic, torch.are_deterministic_algorithms_enabled())
 """
 
 
-def run(before: str = "") -> str:
-    return subprocess.run([sys.executable, "-c", CHECK.format(before=before)], capture_output=True, text=True,
-                          check=True).stdout.split()
-
-
-def test_sets_the_eager_flag_without_importing_inductor():
-    assert run() == ["False", "False"]
-
-
-def test_sets_inductors_flag_when_inductor_is_loaded():
-    assert run("import torch._inductor.config") == ["True", "True"]
-
-
-def test_warn_only_reaches_torch():
-    code = "import torch; from engine.eager import deterministic; deterministic(warn_only=True); " \
-           "print(torch.is_deterministic_algorithms_warn_only_enabled())"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "True"
+def test_deterministic_flags_without_inductor_and_with_it_once_loaded():
+    env = {"PATH": "/usr/bin:/bin"}                     # GOMP_SPINCOUNT unset: the engine sets it
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split("\n")[:4] == ["1000", "True False False", "True", "True True"], out.stdout

@@ -47,7 +47,7 @@ def outputs(root: Path, h: str) -> dict[str, bytes]:
 
 
 # ----------------------------------------------------------------------------- SIGKILL
-@pytest.mark.slow
+@pytest.mark.slow(12)
 def test_sigkill_mid_training_resumes_and_ends_bitwise_equal(tmp_path, monkeypatch, capsys):
     (tmp_path / "killed").mkdir()
     killed = copy_project(tmp_path / "killed", specs=False)
@@ -160,7 +160,7 @@ def test_checkpoint_for_another_instance_is_ignored(tmp_path, monkeypatch, capsy
     assert "ignoring checkpoint" in err and "resuming" not in err
 
 
-@pytest.mark.slow
+@pytest.mark.slow(8)
 def test_overflow_in_a_spec_reaches_the_snakemake_log(tmp_path):
     """Values that overflow: Snakemake fails the job; its log names spec, run, stage and epoch;
     no result, manifest or paper output appears."""
@@ -215,7 +215,7 @@ def _tiny_unet_run(tmp_path, resume_at: int | None, keep_stats: bool = True) -> 
     return policy.state_dict()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(30)
 def test_resumed_ddpo_keeps_its_per_prompt_statistics(tmp_path):
     straight = _tiny_unet_run(tmp_path, None)
     resumed = _tiny_unet_run(tmp_path, 3)

@@ -55,7 +55,7 @@ claims:
     return text, texts
 
 
-@pytest.mark.slow
+@pytest.mark.slow(15)
 def test_shell_metacharacters_in_every_free_text_field_stay_data(tmp_path):
     project = copy_project(tmp_path, specs=False)
     (project / "specs" / "base").mkdir(parents=True)

@@ -233,6 +233,7 @@ def _train(beta, sign=1):
     return p, train_stds, ode_stds
 
 
+@pytest.mark.slow(27)
 def test_ddpo_with_the_kl_term_converges_to_the_tilted_target():
     """DDPO with beta = 1 at T = 50 (VP, lambda = 1) ends near the best policy of its class: the
     maximiser of the exact objective (L-BFGS on the closed form), within 0.05 in W2 and 2 % of the

@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import add_specs, copy_project, engine_cmd, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(21)
 
 SPEC = """name: progress_run
 extends: base/gaussian.yaml

@@ -1,5 +1,6 @@
 """The HTML report (`make report`), looked at in headless Chromium as a user would: Snakemake
-builds the smoke report of a Gaussian spec and a tiny digits spec; the test opens it, clicks
+builds the smoke report of a Gaussian spec and a digits spec (on a copy of the shared smoke
+store: conftest.smoke_store); the test opens it, clicks
 through every category, and checks that each figure the specs declare (counted from the
 plan) and each sample grid shows as one non-blank rendered image with the file's bytes, that
 every table shows all its values, and that every caption names the spec and run hashes."""
@@ -15,7 +16,7 @@ from engine.plan import build_plan
 from engine.report import items
 
 from .browser import Chromium, chromium_binary
-from .conftest import add_specs, copy_project, require, snakemake
+from .conftest import add_specs, copy_project, require, snakemake, store_copy
 
 NAV = """((label) => {
   const el = [...document.querySelectorAll('nav span, nav a')].filter(e => e.innerText.trim() === label).pop();
@@ -146,13 +147,12 @@ def test_captions_keep_spec_text_inert(tmp_path, monkeypatch):
     assert all(plan.run_hash(r, "evaluate") in html for r in t.spec.runs) and "specs/gaussian_vp_gap.yaml" in html
 
 
-@pytest.mark.slow
-def test_report_shows_every_figure_table_and_sample_grid(tmp_path, monkeypatch):
+@pytest.mark.slow(84)
+def test_report_shows_every_figure_table_and_sample_grid(smoke_store, tmp_path, monkeypatch):
+    """On a copy of the shared smoke store with a Gaussian and a digits spec: only the report
+    and the index of the two are built here."""
     require(None if chromium_binary() else "chromium is not installed (Debian package `chromium`)")
-    project = tmp_path / "project"
-    project.mkdir()
-    copy_project(project, specs=False)
-    add_specs(project, gaussian=("gaussian_vp_gap.yaml",), digits="report_digits")
+    project = store_copy(smoke_store, tmp_path / "project", ("gaussian_vp_gap.yaml", "digits_ddpo_lambda.yaml"))
     out = project / items.report_file("smoke")
     t0 = time.time()
     snakemake("--config", "scale=smoke", "--report", str(out), "--report-after-run", "report_items", cwd=project)
@@ -163,12 +163,13 @@ def test_report_shows_every_figure_table_and_sample_grid(tmp_path, monkeypatch):
     figures = [t for t in plan.targets.values() if t.kind == "figure"]
     tables = [t for t in plan.targets.values() if t.kind == "table"]
     grids = items.sample_grids(plan)
-    assert len(figures) == 2 and len(tables) == 2 and len(grids) == 2      # what this test covers
+    assert {t.spec.name for t in figures} == {t.spec.name for t in tables} == {s.name for s in plan.specs}
+    assert grids and {spec for g in grids.values() for spec, _ in g.runs} == {"digits_ddpo_lambda"}
 
     html = out.read_text()
     assert not re.search(r"<(script|img|iframe)[^>]+src=[\"']?https?:", html), "the report loads something remote"
     assert not re.search(r"<link[^>]+href=[\"']?https?:", html)
-    print(f"report: {out.stat().st_size / 2**20:.2f} MiB, built in {built:.0f}s (workflow included)")
+    print(f"report: {out.stat().st_size / 2**20:.2f} MiB, built in {built:.0f}s")
 
     with Chromium(tmp_path / "browser") as page:
         ui = Report(page, out.resolve().as_uri())

@@ -45,6 +45,7 @@ def brightness(x, prompts=None):
     return x.float().flatten(1).mean(1)
 
 
+@pytest.mark.slow(17)
 @pytest.mark.parametrize("sign", [1, -1])
 def test_mixgrpo_moves_a_neural_reward_with_the_sign_of_its_advantages(sign):
     torch.manual_seed(0)

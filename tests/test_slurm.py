@@ -21,7 +21,7 @@ from engine.plan import build_plan
 from .conftest import ROOT, add_specs, copy_project, require, snakemake
 from .slurm_cluster import SlurmUnavailable, cluster, missing_binaries, slurmctld_log
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(82)
 
 SMALL = """name: slurm_small
 extends: base/gaussian.yaml

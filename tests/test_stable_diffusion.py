@@ -209,7 +209,7 @@ def test_finetune_and_evaluate_stages(models, tmp_path, monkeypatch, alg):
     assert main(["fetch-models", "--check", "--scale", "smoke"]) == 0   # local models: nothing to pin
 
 
-@pytest.mark.slow
+@pytest.mark.slow(17)
 def test_torchrun_two_processes(models, tmp_path):
     """Two CPU processes (gloo) train one run; process 0 alone stores the result and manifest."""
     import os

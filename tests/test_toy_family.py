@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import ROOT, copy_project, engine_cmd, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(12)
 
 SPEC = """name: toy
 title: Toy family (plug-in contract)
