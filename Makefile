@@ -63,6 +63,7 @@ test: setup slurm-plugin system-deps
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/rl_epoch.py
+	$(BIN)/python bench/contention.py
 
 fetch-models: setup   # paper scale: pin hub models (needs huggingface.co)
 	HF_HUB_OFFLINE=0 $(BIN)/engine fetch-models

@@ -226,6 +226,10 @@ def cmd_gc(args) -> int:
     total = gc.human(sum(g.bytes for g in garbage))
     if not garbage:
         print("nothing to collect: every result is referenced by a spec at some scale")
+    elif args.yes and (why := gc.refusal(garbage)) and not args.force:
+        print(f"engine gc: refusing to remove: {why}; check specs/ (only *.yaml files are specs), or rerun with "
+              f"--yes --force", file=sys.stderr)
+        return 2
     elif args.yes:
         gc.remove(garbage)
         print(f"removed {len(garbage)} entries, freed {total}; `make push` then `dvc gc` to shrink DVC's cache "
@@ -335,6 +339,8 @@ def parser() -> argparse.ArgumentParser:
     vf.set_defaults(fn=cmd_verify)
     g = sub.add_parser("gc", help="list (--yes: remove) results no spec references at any scale")
     g.add_argument("--yes", action="store_true", help="remove them")
+    g.add_argument("--force", action="store_true",
+                   help="remove even when no spec is found or more results would go than stay")
     g.set_defaults(fn=cmd_gc)
     fp = sub.add_parser("fingerprint", help="check or record the stage code fingerprints")
     fp.add_argument("--update", action="store_true")

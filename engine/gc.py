@@ -70,6 +70,20 @@ def find(spec_dir: Path | str = SPEC_DIR, results: Path = RESULTS, now: float | 
     return out
 
 
+def refusal(garbage: list[Garbage], spec_dir: Path | str = SPEC_DIR, results: Path = RESULTS) -> str | None:
+    """Why `engine gc --yes` must not act without --force: no spec at all (a wrong folder, or
+    specs under another suffix), or more results to remove than to keep."""
+    from .plan import spec_files
+    if not spec_files(Path(spec_dir)):
+        return f"no spec found in {spec_dir}/: every result would look unreferenced"
+    dropped = sum(1 for g in garbage if g.path.parent.parent == results and g.path.parent.name != "jobs"
+                  and not g.path.name.startswith("."))
+    kept = sum(1 for d in results.glob("*/*") if d.parent.name != "jobs" and not d.name.startswith(".")) - dropped
+    if dropped > kept:
+        return f"it would remove {dropped} results and keep {kept}"
+    return None
+
+
 def remove(garbage: list[Garbage]) -> None:
     for g in garbage:
         if g.path.is_dir():

@@ -158,15 +158,25 @@ def paper_id(spec) -> str:
 
 # ----------------------------------------------------------------------------- building
 def spec_files(spec_dir: Path = SPEC_DIR) -> list[Path]:
-    return sorted(p for p in Path(spec_dir).glob("*.yaml") if not p.is_dir())   # a device or FIFO is refused when read
+    """The specs of a folder: its *.yaml files (a device or FIFO is refused when read). A file
+    that looks like a spec under another suffix (.yml, .YAML) is refused, never skipped."""
+    files = sorted(Path(spec_dir).iterdir()) if Path(spec_dir).is_dir() else []
+    for f in files:
+        if f.suffix.lower() in (".yaml", ".yml") and f.suffix != ".yaml":
+            raise SpecError(str(f), None, "", f"specs are read from *.yaml files only: rename it to {f.stem}.yaml")
+    return [f for f in files if f.suffix == ".yaml" and not f.is_dir()]
 
 
 def build_plan(scale: str = "default", spec_dir: Path | str = SPEC_DIR, files: list[Path] | None = None) -> Plan:
     if scale not in M.SCALES:
         raise SpecError("<command line>", None, "scale", f"unknown scale '{scale}' (one of: {', '.join(M.SCALES)})")
-    specs = []
+    specs, named = [], {}
     for f in files if files is not None else spec_files(Path(spec_dir)):
         doc = load_spec(f)
+        if doc.name in named:           # e.g. two command-line paths: their runs would mix
+            raise SpecError(doc.file, doc.positions.get(("name",), (None, None))[1], "name",
+                            f"spec name '{doc.name}' is also the name of {named[doc.name]}; spec names must be unique")
+        named[doc.name] = doc.file
         if scale in doc.header.scales:
             specs.append(expand(doc, scale))
     instances: dict[str, Instance] = {}

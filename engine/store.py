@@ -176,6 +176,8 @@ def tree_size(path: Path) -> tuple[int, int]:
 
 def find(prefix: str) -> tuple[str, str]:
     """(stage, hash) of the one stored result whose hash starts with `prefix`."""
+    if not (prefix.isascii() and prefix.isalnum() and all(c in "0123456789abcdef" for c in prefix)):
+        raise StoreError(f"{prefix!r} is not a result hash or a prefix of one (lower-case hex digits)")
     hits = [p for p in RESULTS.glob(f"*/{prefix}*")
             if p.is_dir() and not p.name.startswith(".") and p.parent.name != "jobs"]
     if not hits:
@@ -189,7 +191,17 @@ def provenance(stage: str, h: str) -> dict:
     path = result_dir(stage, h) / PROVENANCE
     if not path.is_file():
         raise StoreError(f"result {stage}/{h} is missing or incomplete (no {PROVENANCE}); run the workflow to make it")
-    return json.loads(path.read_text())
+    try:
+        prov = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"result {stage}/{h}: {path} is not readable JSON ({e}); delete {path.parent} and rerun "
+                         f"the workflow (or `engine pull` a good copy)") from None
+    missing = [k for k, kind in (("version", int), ("config", dict), ("upstream", list), ("files", dict))
+               if not isinstance(prov.get(k) if isinstance(prov, dict) else None, kind)]
+    if missing:
+        raise StoreError(f"result {stage}/{h}: {path} lacks a valid {', '.join(missing)} (damaged or edited); "
+                         f"delete {path.parent} and rerun the workflow (or `engine pull` a good copy)")
+    return prov
 
 
 def verify_files(stage: str, h: str) -> dict:
@@ -198,11 +210,10 @@ def verify_files(stage: str, h: str) -> dict:
     prov = provenance(stage, h)
     d = result_dir(stage, h)
     advice = f"delete {d} and rerun the workflow (or `engine pull` a good copy)"
-    if "version" in prov:          # results written before the version was recorded skip this check
-        recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"], prov.get("components"))
-        if recomputed != h or prov.get("hash") != h:
-            raise StoreError(f"result {stage}/{h}: {PROVENANCE} does not describe this result (its config hashes "
-                             f"to {recomputed}); {advice}")
+    recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"], prov.get("components"))
+    if recomputed != h or prov.get("hash") != h:
+        raise StoreError(f"result {stage}/{h}: {PROVENANCE} does not describe this result (its config hashes "
+                         f"to {recomputed}); {advice}")
     for name, digest in prov["files"].items():
         p = d / name
         if not p.is_file():
@@ -210,8 +221,8 @@ def verify_files(stage: str, h: str) -> dict:
         if sha256_file(p) != digest:
             raise StoreError(f"result {stage}/{h}: file {name} does not match its recorded sha256 "
                              f"(modified after it was written); {advice}")
-    extra = sorted(str(p.relative_to(d)) for p in d.rglob("*")
-                   if p.is_file() and p.name != PROVENANCE and str(p.relative_to(d)) not in prov["files"])
+    extra = sorted(str(p.relative_to(d)) for p in d.rglob("*")                  # sub/provenance.json counts
+                   if p.is_file() and str(p.relative_to(d)) not in (PROVENANCE, *prov["files"]))
     if extra:
         raise StoreError(f"result {stage}/{h}: file {extra[0]} is not part of the recorded result; {advice}")
     return prov

@@ -18,7 +18,7 @@ import pytest
 
 from engine.plan import build_plan
 
-from .conftest import ROOT, add_specs, copy_project, require, snakemake
+from .conftest import ROOT, copy_project, require, snakemake, store_copy
 from .slurm_cluster import SlurmUnavailable, cluster, missing_binaries, slurmctld_log
 
 pytestmark = pytest.mark.slow(82)
@@ -27,7 +27,7 @@ SMALL = """name: slurm_small
 extends: base/gaussian.yaml
 model: {kind: gaussian_score, process: {kind: ve}}
 sampler: {kind: gddim, steps: 10, stochasticity: 2.0}
-algorithm: {epochs: 4, batch_size: 32}
+algorithm: {epochs: 4, batch_size: 32, kl_coef: 1.0}
 seeds: [0]
 claims: []
 resources: {threads: 1, mem_mb: 700, runtime_min: 7}
@@ -55,9 +55,8 @@ def problem() -> str | None:
 
 def make_project(path: Path) -> Path:
     path.mkdir()
-    copy_project(path, specs=False)
+    copy_project(path, pattern="gaussian_vp_gap.yaml", source=ROOT / "specs")
     shutil.copytree(ROOT / "profiles", path / "profiles")
-    add_specs(path, gaussian=("gaussian_vp_gap.yaml",))
     (path / "specs" / "slurm_small.yaml").write_text(SMALL)
     return path
 
@@ -72,9 +71,11 @@ def minutes(limit: str) -> int:
     return (int(days or 0) * 24 + h) * 60 + m + (s > 0)
 
 
-def test_smoke_dag_through_sbatch_equals_a_local_run(tmp_path, monkeypatch):
+def test_smoke_dag_through_sbatch_equals_a_local_run(smoke_store, tmp_path, monkeypatch):
+    """The local run is the shared smoke store's (conftest.smoke_store), with slurm_small added."""
     require(problem())
-    local = make_project(tmp_path / "local")
+    local = store_copy(smoke_store, tmp_path / "local", ("gaussian_vp_gap.yaml",), {"slurm_small.yaml": SMALL})
+    shutil.copytree(ROOT / "profiles", local / "profiles")
     on_slurm = make_project(tmp_path / "slurm")
 
     t0 = time.time()
@@ -98,7 +99,7 @@ def test_smoke_dag_through_sbatch_equals_a_local_run(tmp_path, monkeypatch):
         pytest.fail(f"SLURM did not start: {e}")
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-5000:]
-    print(f"smoke DAG (Gaussian specs): local {local_s:.1f}s, through SLURM {slurm_s:.1f}s")
+    print(f"smoke DAG (Gaussian specs): local {local_s:.1f}s (slurm_small; the VP spec is the store's), through SLURM {slurm_s:.1f}s")
 
     # every stage job went through sbatch, asked for its spec's resources, and SLURM ran it
     monkeypatch.chdir(on_slurm)
@@ -120,10 +121,9 @@ def test_smoke_dag_through_sbatch_equals_a_local_run(tmp_path, monkeypatch):
 
     # the same results as the local run, bitwise
     for stage in ("finetune", "evaluate"):
-        here = sorted(p.name for p in (local / "results" / stage).iterdir())
-        there = sorted(p.name for p in (on_slurm / "results" / stage).iterdir())
-        assert here == there == sorted(h for h, i in plan.instances.items() if i.stage == stage)
-        for h in here:
+        planned = sorted(h for h, i in plan.instances.items() if i.stage == stage)
+        assert sorted(p.name for p in (on_slurm / "results" / stage).iterdir()) == planned
+        for h in planned:
             for f in sorted((local / "results" / stage / h).iterdir()):
                 if f.name != "provenance.json":     # host, times and paths differ
                     assert f.read_bytes() == (on_slurm / "results" / stage / h / f.name).read_bytes(), (stage, h, f.name)

@@ -59,7 +59,7 @@ def test_noop_rerun_evaluation_only_edit_and_claim_edit(smoke_store, tmp_path, m
 
     spec = project / "specs" / f"{SPEC}.yaml"
     evaluated = instances(project, monkeypatch, "evaluate")
-    spec.write_text(spec.read_text() + "evaluation: {method: monte_carlo, samples: 4000}\n")
+    spec.write_text(spec.read_text() + "evaluation: {method: monte_carlo, samples: 1000}\n")
     planned = dry_run_jobs(project)
     assert planned.get("finetune", 0) == 0, planned
     assert planned["evaluate"] >= 1 and planned["table"] >= 1

@@ -431,7 +431,7 @@ def run_limit() -> int:
     value = os.environ.get("ENGINE_MAX_RUNS", "")
     if not value:
         return MAX_RUNS
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:      # "²".isdigit() is True
         raise SpecError("<environment>", None, "ENGINE_MAX_RUNS", f"must be a positive integer (got {value!r})")
     return int(value)
 

@@ -1,0 +1,114 @@
+"""Defects of the issue "Trust nothing read back", each reproduced as the red-team pass found
+it and kept as a regression test with its exact outcome (numbers: the issue's list)."""
+import json
+import shutil
+
+import pytest
+
+from engine import store
+from engine.cli import main
+from engine.errors import SpecError
+from engine.plan import build_plan
+
+from .tinystore import GAUSSIAN, build_store, hashes_of
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return build_store(tmp_path)
+
+
+def edit_provenance(stage, h, change) -> None:
+    path = store.result_dir(stage, h) / store.PROVENANCE
+    prov = json.loads(path.read_text())
+    change(prov)
+    path.write_text(json.dumps(prov))
+
+
+def test_1_a_record_without_its_version_is_refused(tiny, capsys):
+    """Removing `version` used to skip the config-hash check, so an edited config passed."""
+    ft = hashes_of(tiny, "finetune")[0]
+
+    def strip_and_edit(prov):
+        del prov["version"]
+        prov["config"]["reward"]["center"] = 20.0
+    edit_provenance("finetune", ft, strip_and_edit)
+    with pytest.raises(store.StoreError, match="lacks a valid version"):
+        store.verify_files("finetune", ft)
+    assert main(["show", ft]) == 1 and "lacks a valid version" in capsys.readouterr().err
+
+
+def test_14_a_nested_provenance_file_is_an_extra_file(tiny):
+    ft = hashes_of(tiny, "finetune")[0]
+    sub = store.result_dir("finetune", ft) / "sub"
+    sub.mkdir()
+    (sub / store.PROVENANCE).write_text("{}")
+    with pytest.raises(store.StoreError, match="file sub/provenance.json is not part of the recorded result"):
+        store.verify_files("finetune", ft)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "files null", "not an object"])
+def test_16_a_damaged_record_is_a_clear_error_not_a_traceback(tiny, damage, capsys):
+    ft = hashes_of(tiny, "finetune")[0]
+    path = store.result_dir("finetune", ft) / store.PROVENANCE
+    text = path.read_text()
+    path.write_text({"truncated": text[: len(text) // 2], "files null": json.dumps({**json.loads(text), "files": None}),
+                     "not an object": "[1, 2]"}[damage])
+    assert main(["show", ft]) == 1
+    err = capsys.readouterr().err
+    assert f"result finetune/{ft}:" in err and "delete" in err and "Traceback" not in err
+    assert ("not readable JSON" if damage == "truncated" else "lacks a valid") in err
+
+
+@pytest.mark.parametrize("suffix", [".yml", ".YAML", ".Yaml"])
+def test_6_a_spec_under_another_suffix_is_refused_not_skipped(tmp_path, monkeypatch, suffix, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / f"tiny{suffix}").write_text(GAUSSIAN)
+    with pytest.raises(SpecError, match=r"specs are read from \*\.yaml files only: rename it to tiny\.yaml"):
+        build_plan("smoke")
+    assert main(["plan", "--scale", "smoke"]) == 2
+    assert f"specs/tiny{suffix}:1: <document>: specs are read from *.yaml" in capsys.readouterr().err
+
+
+def test_6_gc_refuses_when_no_spec_is_found_or_most_results_would_go(tiny, tmp_path, capsys):
+    results = sorted(p for p in (tmp_path / "results").glob("*/*") if p.parent.name != "jobs")
+    (tmp_path / "specs" / "tiny.yaml").rename(tmp_path / "tiny.yaml.bak")
+    assert main(["gc", "--yes"]) == 2
+    assert "no spec found" in capsys.readouterr().err
+    assert sorted(p for p in (tmp_path / "results").glob("*/*") if p.parent.name != "jobs") == results
+    # a spec of another experiment: every stored result is unreferenced, more go than stay
+    (tmp_path / "specs" / "other.yaml").write_text(GAUSSIAN.replace("name: tiny", "name: other")
+                                                   .replace("center: 2.0", "center: 3.0").replace("tiny_table", "o"))
+    assert main(["gc", "--yes"]) == 2
+    assert "it would remove" in capsys.readouterr().err and all(p.exists() for p in results)
+    assert main(["gc", "--yes", "--force"]) == 0
+    assert not any(p.exists() for p in results)
+
+
+def test_19_two_specs_with_one_name_are_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "tiny.yaml").write_text(GAUSSIAN.replace("center: 2.0", f"center: {len(d) + (d == 'b')}.0"))
+    with pytest.raises(SpecError, match="spec name 'tiny' is also the name of a/tiny.yaml") as e:
+        build_plan("smoke", files=[tmp_path / "a" / "tiny.yaml", tmp_path / "b" / "tiny.yaml"])
+    assert e.value.file == "b/tiny.yaml" and e.value.line == 2
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "0", "-3", "1e3"])
+def test_23_engine_max_runs_must_be_an_ascii_positive_integer(tmp_path, monkeypatch, value, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(GAUSSIAN)
+    monkeypatch.setenv("ENGINE_MAX_RUNS", value)
+    assert main(["plan", "--scale", "smoke"]) == 2
+    assert "ENGINE_MAX_RUNS: must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arg", ["[0-9a-f]*", "*", "../x", "ABC"])
+def test_24_engine_show_takes_a_hash_prefix_never_a_glob(tiny, arg, capsys):
+    assert main(["show", arg]) == 1
+    err = capsys.readouterr().err
+    assert "is not a result hash or a prefix of one" in err and "Traceback" not in err
