@@ -112,3 +112,31 @@ def test_24_engine_show_takes_a_hash_prefix_never_a_glob(tiny, arg, capsys):
     assert main(["show", arg]) == 1
     err = capsys.readouterr().err
     assert "is not a result hash or a prefix of one" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("char", ["\ufeff", "\u00a0", "\u200b", "\u202e"])
+def test_21_invisible_characters_in_a_field_name_are_shown_escaped(tmp_path, monkeypatch, char, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(GAUSSIAN.replace("name: tiny\n", f"name: tiny\ntitle{char}: x\n", 1))
+    assert main(["plan", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert f"title\\u{ord(char):04x}" in err and char not in err, err
+
+
+def test_20_a_huge_value_is_not_echoed_in_full(tmp_path, monkeypatch, capsys):
+    """A 900 KB value: the error is one short line (this also took hours before: the float
+    pattern of the YAML loader backtracked quadratically on long digit runs)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(GAUSSIAN.replace("center: 2.0", "center: " + "7" * 900_000 + "x"))
+    assert main(["plan", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 1000 and err.startswith("specs/tiny.yaml:7: reward.center: must be a valid number"), err[:300]
+
+
+def test_20_21_any_error_line_is_shown_short_and_visible():
+    from engine.errors import SpecError
+    line = SpecError("specs/x.yaml", 3, "title\ufeff", "v" * 5000 + " did you mean 'title'?").format()
+    assert line.startswith("specs/x.yaml:3: title\\ufeff: vvv") and line.endswith("did you mean 'title'?")
+    assert "characters left out" in line and len(line) < 1100

@@ -19,7 +19,7 @@ MAX_NODES = 100_000          # values after alias expansion
 MAX_DEPTH = 64
 
 # YAML 1.1 (PyYAML) reads "1e-4" as a string; YAML 1.2 and users read a number.
-_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+_FLOAT_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+$")      # no nested repeats: linear time
 
 Path_ = tuple  # a path into the document: keys and list indices
 
