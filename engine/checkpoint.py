@@ -16,8 +16,11 @@ hash: resuming continues the same computation, so it cannot change a number.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
+from contextvars import ContextVar
 from pathlib import Path
 
 import torch
@@ -28,12 +31,26 @@ from . import distributed
 from .layout import RESULTS
 from .store import write_bytes_atomic
 
-FORMAT = "engine-resume-2"
+FORMAT = "engine-resume-3"          # 3: the record carries its sha256
 FILE = "checkpoint.safetensors"
 
 
+_AREA: ContextVar[Path | None] = ContextVar("resume_area", default=None)
+
+
 def resume_dir(stage: str, h: str) -> Path:
-    return RESULTS / ".resume" / stage / h
+    return (_AREA.get() or RESULTS / ".resume") / stage / h
+
+
+@contextlib.contextmanager
+def private_area(root: Path):
+    """Resume areas under `root` instead of the store's (engine verify: a rerun never reads or
+    writes the live store's checkpoints)."""
+    token = _AREA.set(root)
+    try:
+        yield
+    finally:
+        _AREA.reset(token)
 
 
 def discard(stage: str, h: str) -> None:
@@ -84,6 +101,17 @@ def _trained(policy) -> dict[str, torch.Tensor]:
     return {k: p for k, p in policy.named_parameters() if p.requires_grad}
 
 
+def digest(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:
+    """sha256 of a checkpoint's whole record: every metadata entry but this digest, and every
+    tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save(path: Path, *, stage: str, h: str, epoch: int, policy, optimizer, generator, extra: dict) -> None:
     """Write one checkpoint atomically."""
     tensors = {f"policy/{k}": v.detach().clone().contiguous() for k, v in _trained(policy).items()}
@@ -93,6 +121,7 @@ def save(path: Path, *, stage: str, h: str, epoch: int, policy, optimizer, gener
     tensors["rng/torch"] = torch.get_rng_state()
     meta = {"format": FORMAT, "stage": stage, "hash": h, "epoch": str(epoch),
             "optimizer": json.dumps(opt_meta), "extra": json.dumps(extra, allow_nan=False)}
+    meta["sha256"] = digest(tensors, meta)
     write_bytes_atomic(path, safetensors_bytes(tensors, metadata=meta))
 
 
@@ -109,7 +138,9 @@ def load(path: Path, *, stage: str, h: str, policy, optimizer, generator) -> tup
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     if meta.get("format") != FORMAT or meta.get("stage") != stage or meta.get("hash") != h:
-        raise ValueError(f"not a {stage} {h} checkpoint")
+        raise ValueError(f"not a {stage} {h} checkpoint of format {FORMAT}")
+    if meta.get("sha256") != digest(tensors, meta):
+        raise ValueError("the checkpoint does not match its recorded sha256 (damaged)")
     policy_state = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("policy/")}
     current = _trained(policy)
     if set(policy_state) != set(current) or any(policy_state[k].shape != current[k].shape for k in current):
@@ -141,8 +172,11 @@ class Resume:
         try:
             epoch, extra = load(self.path, stage=self.stage, h=self.hash, policy=policy, optimizer=optimizer,
                                 generator=generator)
-        except Exception as e:          # unreadable or foreign: start over, never trust it
-            self.log(f"ignoring checkpoint {self.path}: {type(e).__name__}: {e}")
+        except Exception as e:          # unreadable, damaged or foreign: start over, never trust it
+            aside = self.path.with_name(self.path.name + ".damaged")
+            self.path.replace(aside)
+            self.log(f"warning: ignoring checkpoint {self.path} ({type(e).__name__}: {e}); moved to {aside.name}, "
+                     f"starting from scratch")
             return None
         self.log(f"resuming from checkpoint after epoch {epoch} ({self.path})")
         return epoch, extra

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import identity, registry, store
+from . import checkpoint, identity, registry, store
 from .plan import Instance
 
 # stage kind -> (absolute tolerance, the nondeterministic kernel that needs it). The Gaussian
@@ -174,7 +174,8 @@ def verify(stage: str, h: str, log) -> Report:
                             f"{identity.instance_digest(stage, uses)}) without a version bump")
     inst = Instance(stage, h, prov["config"], tuple(prov["upstream"]), roles=tuple(prov.get("roles", ())),
                     uses=uses, components=prov.get("components", {}))
-    with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp, \
+            tempfile.TemporaryDirectory(prefix=f"verify-{h}-resume-") as resume, checkpoint.private_area(Path(resume)):
         t0 = time.time()
         registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
         report.wall_seconds = time.time() - t0

@@ -140,3 +140,53 @@ def test_20_21_any_error_line_is_shown_short_and_visible():
     line = SpecError("specs/x.yaml", 3, "title\ufeff", "v" * 5000 + " did you mean 'title'?").format()
     assert line.startswith("specs/x.yaml:3: title\\ufeff: vvv") and line.endswith("did you mean 'title'?")
     assert "characters left out" in line and len(line) < 1100
+
+
+def test_3_a_flipped_bit_in_a_resume_checkpoint_is_never_resumed_from(tmp_path, monkeypatch):
+    """Each checkpoint records the sha256 of its whole record; a damaged one is moved aside
+    with a warning and the run starts from scratch (before: resumed from, stored as valid)."""
+    import torch
+    from types import SimpleNamespace
+    from engine import checkpoint
+    monkeypatch.setattr(checkpoint, "RESULTS", tmp_path / "results")
+    torch.manual_seed(0)
+    policy = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(policy.parameters(), lr=0.1)
+    policy(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    gen = torch.Generator().manual_seed(5)
+    logs = []
+    resume = checkpoint.Resume(SimpleNamespace(stage="finetune", hash="ab" * 8), every=1, log=logs.append)
+    resume.maybe_save(1, 3, policy, opt, gen, {"k": 1})
+    trained = policy.weight.detach().clone()
+
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=0.1)
+    assert resume.restore(fresh, fresh_opt, torch.Generator()) == (1, {"k": 1})
+    assert torch.equal(fresh.weight, trained)
+
+    data = bytearray(resume.path.read_bytes())
+    data[-5] ^= 0x10                               # one bit of the last tensor's bytes
+    resume.path.write_bytes(bytes(data))
+    other = torch.nn.Linear(3, 2)
+    before = other.weight.detach().clone()
+    assert resume.restore(other, torch.optim.Adam(other.parameters(), lr=0.1), torch.Generator()) is None
+    assert torch.equal(other.weight, before)                                   # nothing restored
+    assert "does not match its recorded sha256" in logs[-1] and "starting from scratch" in logs[-1]
+    assert not resume.path.exists() and resume.path.with_name("checkpoint.safetensors.damaged").is_file()
+
+
+def test_4_engine_verify_never_touches_the_live_resume_area(tiny, tmp_path, capsys):
+    """Before: verify read and wrote results/.resume/, so a second verify resumed from the first
+    one's checkpoint and said REPRODUCED without recomputing."""
+    from engine import checkpoint
+    ft = hashes_of(tiny, "finetune")[0]
+    live = checkpoint.resume_dir("finetune", ft) / checkpoint.FILE
+    live.parent.mkdir(parents=True)
+    live.write_bytes(b"a checkpoint a verify must not read")
+    assert main(["verify", ft]) == 0
+    captured = capsys.readouterr()
+    assert "REPRODUCED" in captured.out and "NOT REPRODUCED" not in captured.out
+    assert "checkpoint" not in captured.err                       # neither read nor written
+    assert sorted(p.name for p in live.parent.iterdir()) == [checkpoint.FILE]
+    assert live.read_bytes() == b"a checkpoint a verify must not read"
