@@ -190,3 +190,34 @@ def test_4_engine_verify_never_touches_the_live_resume_area(tiny, tmp_path, caps
     assert "checkpoint" not in captured.err                       # neither read nor written
     assert sorted(p.name for p in live.parent.iterdir()) == [checkpoint.FILE]
     assert live.read_bytes() == b"a checkpoint a verify must not read"
+
+
+def test_12_a_trend_claim_on_an_axis_that_is_not_swept_is_refused(tmp_path, monkeypatch, capsys):
+    """Before: it rendered "0/0 groups, does not hold"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    claim = ("claims:\n  - name: lam\n    text: more noise helps\n"
+             "    check: {kind: trend, metric: gap, axis: sampler.stochasticity, direction: increasing}\n")
+    (tmp_path / "specs" / "tiny.yaml").write_text(GAUSSIAN + claim)
+    assert main(["plan", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "specs/tiny.yaml:" in err and "specs/tiny.yaml:17: claims.0.check.axis: 'sampler.stochasticity' takes 1 value (2.0)" in err
+    assert "a trend needs an axis swept over them (swept axes: seed)" in err
+    swept = GAUSSIAN.replace("stochasticity: 2}", "stochasticity: [1, 2]}") + claim
+    (tmp_path / "specs" / "tiny.yaml").write_text(swept)
+    assert main(["plan", "--scale", "smoke"]) == 0
+
+
+@pytest.mark.parametrize("value, ok", [("true", False), ("1", True), ("1.0", True), ("2", False)])
+def test_9_where_filters_are_typed_like_their_field(tmp_path, monkeypatch, value, ok, capsys):
+    """Before: `where: {algorithm.kl_coef: true}` selected the runs with kl_coef = 1."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    spec = GAUSSIAN.replace("algorithm: {kind: ddpo,", "algorithm: {kind: ddpo, kl_coef: [0.0, 1.0],")
+    spec = spec.replace("metrics: [gap, reward_ode]}]", f"metrics: [gap, reward_ode], where: {{algorithm.kl_coef: {value}}}}}]")
+    (tmp_path / "specs" / "tiny.yaml").write_text(spec)
+    assert main(["plan", "--scale", "smoke"]) == (0 if ok else 2)
+    err = capsys.readouterr().err
+    if not ok:
+        assert "outputs.tables.0.where.algorithm.kl_coef: no run has algorithm.kl_coef =" in err, err
+        assert ("true/false are not numbers" in err) == (value == "true"), err

@@ -7,10 +7,12 @@ from collections import OrderedDict
 
 from .. import store
 from ..errors import EngineError
+from ..spec.resolve import selected
 
 
 def selected_runs(spec, where: dict) -> list:
-    return [r for r in spec.runs if all(r.field(k) == v for k, v in where.items())]
+    """The runs a `where:` filter keeps, compared typed as validation did (spec/resolve.py)."""
+    return selected(spec.runs, where)
 
 
 def metrics(plan, run) -> dict:

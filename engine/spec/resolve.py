@@ -562,8 +562,15 @@ def _check_axis(spec: ExpandedSpec, positions, where: tuple, name: str, extra=()
                                       f"(swept axes: {', '.join(spec.axes)})", spec.doc.file)
 
 
+def same_value(a, b) -> bool:
+    """A filter value equals a field's value, typed like it: 1 and 1.0 match, true and 1 do not."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
 def selected(runs, where: dict) -> list:
-    return [r for r in runs if all(r.field(k) == v for k, v in where.items())]
+    return [r for r in runs if all(same_value(r.field(k), v) for k, v in where.items())]
 
 
 def _declared(runs, what: str) -> set[str]:
@@ -597,8 +604,11 @@ def _series_axes(spec) -> set[str]:
 def _check_where(spec, positions, base: tuple, where: dict) -> None:
     for k, v in where.items():
         _check_axis(spec, positions, base + ("where", k), k)
-        if not any(r.field(k) == v for r in spec.runs):
-            raise _error(positions, base + ("where", k), f"no run has {k} = {v!r}", spec.doc.file)
+        if not any(same_value(r.field(k), v) for r in spec.runs):
+            kinds = {type(r.field(k)).__name__ for r in spec.runs}
+            typed = (f" ({k} is {'/'.join(sorted(kinds))}: true/false are not numbers, and numbers are not true/false)"
+                     if isinstance(v, bool) != all(isinstance(r.field(k), bool) for r in spec.runs) else "")
+            raise _error(positions, base + ("where", k), f"no run has {k} = {v!r}{typed}", spec.doc.file)
 
 
 def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
@@ -640,6 +650,12 @@ def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
         for path, name, what in references(c.check):
             if what == "axis":
                 _check_axis(spec, positions, base + path, name)
+                values = {repr(r.field(name)) for r in runs}
+                if len(values) < 2:        # a trend over one value is no trend ("0/0 groups")
+                    raise _error(positions, base + path, f"'{name}' takes {len(values)} value"
+                                 f"{'' if len(values) == 1 else 's'} ({', '.join(sorted(values))}) in the runs this claim "
+                                 f"selects at scale '{spec.scale}': a trend needs an axis swept over them (swept axes: "
+                                 f"{', '.join(spec.axes) or 'none'})", spec.doc.file)
             else:
                 _check_name(spec, positions, base + path, name, "metrics" if what == "metric" else "series", runs)
 
