@@ -221,3 +221,15 @@ def test_9_where_filters_are_typed_like_their_field(tmp_path, monkeypatch, value
     if not ok:
         assert "outputs.tables.0.where.algorithm.kl_coef: no run has algorithm.kl_coef =" in err, err
         assert ("true/false are not numbers" in err) == (value == "true"), err
+
+
+@pytest.mark.parametrize("overlay", ["{algorithm.epochs: 2, algorithm: {kind: ddpo, epochs: 3, batch_size: 8}}",
+                                     "{algorithm: {kind: ddpo, epochs: 3, batch_size: 8}, algorithm.epochs: 2}"])
+def test_10_overlapping_overlay_paths_are_an_error(tmp_path, monkeypatch, overlay, capsys):
+    """Before: whichever came last won, silently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(GAUSSIAN.replace("scales: {smoke: {},", f"scales: {{smoke: {overlay},"))
+    assert main(["plan", "--scale", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "specs/tiny.yaml:" in err and "overlaps" in err and "set each field once" in err, err

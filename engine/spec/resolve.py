@@ -383,6 +383,11 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tupl
         if not isinstance(dotted, str) or not dotted or any(not p for p in dotted.split(".")):
             raise _error(positions, where, f"overlay key '{dotted}' must be a dotted field path", doc.file)
         parts = tuple(dotted.split("."))
+        clash = next((q for q in overlaid if q[:len(parts)] == parts or parts[:len(q)] == q), None)
+        if clash is not None:           # the same field twice, or a field inside one set whole: order would decide
+            raise _error(positions, where, f"overlay path '{dotted}' overlaps '{'.'.join(map(str, clash))}' of the same "
+                                           f"scale (line {positions.get(('scales', scale, '.'.join(map(str, clash))), (None, '?'))[1]}); "
+                                           f"set each field once", doc.file)
         if parts[0] not in M.RUN_FIELDS and parts[0] != "seeds":
             raise _error(positions, where,
                          f"overlay path '{dotted}' does not start with a run field{did_you_mean(parts[0], M.RUN_FIELDS)} "
