@@ -1,4 +1,5 @@
-"""`engine gc`: find (and remove) what in results/ no spec references at any scale.
+"""`engine gc`: find (and remove) what in results/ no spec references at any scale, and the
+temporary files of killed writes under results/ and paper/.
 
 Referenced means: a stage instance or job manifest of the plan of the working tree's specs
 at some scale. Also collected: temporary directories and files of writes that were killed
@@ -67,6 +68,9 @@ def find(spec_dir: Path | str = SPEC_DIR, results: Path = RESULTS, now: float | 
                     out.append(Garbage(d, store.tree_size(d)[1], "temporary directory of a killed write"))
             elif d.name not in instances:
                 out.append(Garbage(d, store.tree_size(d)[1], _was_for(stage_dir.name, d.name)))
+    for f in sorted(Path("paper").rglob(".*.tmp-*")) if Path("paper").is_dir() else []:
+        if f.is_file() and f.stat().st_mtime < old:     # a write into paper/ that was killed
+            out.append(Garbage(f, f.stat().st_size, "temporary file of a killed write"))
     return out
 
 

@@ -233,3 +233,37 @@ def test_10_overlapping_overlay_paths_are_an_error(tmp_path, monkeypatch, overla
     assert main(["plan", "--scale", "smoke"]) == 2
     err = capsys.readouterr().err
     assert "specs/tiny.yaml:" in err and "overlaps" in err and "set each field once" in err, err
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_22_a_bad_byte_is_reported_on_its_line_whatever_the_line_breaks(tmp_path, monkeypatch, newline, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    lines = GAUSSIAN.splitlines()
+    lines[4] = lines[4] + " # caf\xe9"            # line 5: a Latin-1 byte, not UTF-8
+    (tmp_path / "specs" / "tiny.yaml").write_bytes(newline.join(lines).encode("latin-1"))
+    assert main(["plan", "--scale", "smoke"]) == 2
+    assert "specs/tiny.yaml:5: <document>: file is not valid UTF-8 (byte 0xe9" in capsys.readouterr().err
+
+
+def test_18_a_failed_write_leaves_no_temporary_and_gc_collects_old_ones_under_paper(tiny, tmp_path, monkeypatch, capsys):
+    import os
+    target = tmp_path / "paper" / "smoke" / "tables" / "t.md"
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(store.os, "replace", full_disk)
+        with pytest.raises(OSError):
+            store.write_bytes_atomic(target, b"| a |")
+    assert list(target.parent.iterdir()) == []                      # before: a .t.md.tmp-PID stayed
+    stale = target.parent / ".t.md.tmp-4242"                         # a write killed an hour ago
+    stale.write_bytes(b"")
+    os.utime(stale, (1e9, 1e9))
+    fresh = target.parent / ".u.md.tmp-4243"                         # maybe still being written
+    fresh.write_bytes(b"")
+    assert main(["gc"]) == 0
+    out = capsys.readouterr().out
+    assert ".t.md.tmp-4242" in out and "temporary file of a killed write" in out and ".u.md" not in out
+    assert main(["gc", "--yes"]) == 0
+    assert not stale.exists() and fresh.exists()

@@ -67,7 +67,8 @@ def load_yaml(file: str | Path, display: str | None = None) -> Located:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
+        before = raw[: e.start]
+        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1    # YAML's breaks: \n, \r, \r\n
         raise _fail(name, line, (), f"file is not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
                                     f"save it as UTF-8") from None
     return load_yaml_text(text, name)
