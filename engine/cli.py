@@ -133,6 +133,11 @@ def cmd_run(args) -> int:
         spec, idx = inst.runs[0]
         run = next(r for s in plan.specs if s.name == spec for r in s.runs if r.index == idx)
         label = f"{spec} run {idx} (" + ", ".join(f"{a.rsplit('.', 1)[-1]}={v}" for a, v in run.axes.items()) + ")"
+        if main_rank and store.is_complete(args.stage, h):
+            try:                        # a stored result is reused only once it checks out
+                store.verify_files(args.stage, h)
+            except EngineError as e:
+                say(f"warning: {e}; moved it to {store.quarantine(args.stage, h)}, recomputing", file=sys.stderr)
         if distributed.agree(store.is_complete(args.stage, h)):
             if main_rank:
                 checkpoint.discard(args.stage, h)

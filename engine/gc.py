@@ -62,6 +62,11 @@ def find(spec_dir: Path | str = SPEC_DIR, results: Path = RESULTS, now: float | 
                 elif f.suffix == ".json" and f.stem not in jobs:
                     out.append(Garbage(f, store.tree_size(f)[1], "job manifest no spec plans"))
             continue
+        if stage_dir.name == ".quarantine":
+            for d in sorted(stage_dir.glob("*/*")):
+                if d.stat().st_mtime < old:
+                    out.append(Garbage(d, store.tree_size(d)[1], "a damaged result, moved aside"))
+            continue
         for d in sorted(stage_dir.iterdir()):
             if d.name.startswith("."):
                 if d.stat().st_mtime < old:

@@ -66,6 +66,19 @@ def is_complete(stage: str, h: str) -> bool:
     return (result_dir(stage, h) / PROVENANCE).is_file()
 
 
+QUARANTINE = RESULTS / ".quarantine"
+
+
+def quarantine(stage: str, h: str) -> Path:
+    """Move a damaged result directory aside, under results/.quarantine/<stage>/, so that the
+    workflow sees it as pending and recomputes it; nothing damaged is used or deleted unseen.
+    Returns where it went (`engine gc` lists it after an hour, like other leftovers)."""
+    dst = QUARANTINE / stage / f"{h}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(result_dir(stage, h), dst)
+    return dst
+
+
 @lru_cache(maxsize=1)
 def git_state() -> dict:
     def git(*args):
@@ -161,6 +174,9 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
         }
         write_json_atomic(tmp / PROVENANCE, prov)
         _fsync_dir(tmp)
+        if final.exists() and not (final / PROVENANCE).is_file():    # a damaged leftover: never keep it
+            moved = quarantine(instance.stage, instance.hash)
+            print(f"warning: {final} had no {PROVENANCE}; moved it to {moved}", file=sys.stderr)
         if final.exists():          # someone else finished it meanwhile: keep theirs
             shutil.rmtree(tmp)
         else:

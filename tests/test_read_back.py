@@ -1,7 +1,7 @@
 """Defects of the issue "Trust nothing read back", each reproduced as the red-team pass found
 it and kept as a regression test with its exact outcome (numbers: the issue's list)."""
 import json
-import shutil
+import os
 
 import pytest
 
@@ -247,7 +247,6 @@ def test_22_a_bad_byte_is_reported_on_its_line_whatever_the_line_breaks(tmp_path
 
 
 def test_18_a_failed_write_leaves_no_temporary_and_gc_collects_old_ones_under_paper(tiny, tmp_path, monkeypatch, capsys):
-    import os
     target = tmp_path / "paper" / "smoke" / "tables" / "t.md"
 
     def full_disk(src, dst):
@@ -267,3 +266,27 @@ def test_18_a_failed_write_leaves_no_temporary_and_gc_collects_old_ones_under_pa
     assert ".t.md.tmp-4242" in out and "temporary file of a killed write" in out and ".u.md" not in out
     assert main(["gc", "--yes"]) == 0
     assert not stale.exists() and fresh.exists()
+
+
+def test_2_a_damaged_result_is_quarantined_and_recomputed(tiny, tmp_path, capsys):
+    """Before: a directory without provenance.json was never repaired (the recomputed result
+    was thrown away because the directory existed); a tampered one now goes the same way."""
+    ft, ev = hashes_of(tiny, "finetune")[0], hashes_of(tiny, "evaluate")[0]
+    good = (store.result_dir("finetune", ft) / "metrics.json").read_bytes()
+    (store.result_dir("finetune", ft) / store.PROVENANCE).unlink()
+    assert main(["run", "finetune", ft, "--scale", "smoke"]) == 0
+    assert "had no provenance.json; moved it to results/.quarantine/finetune/" in capsys.readouterr().err
+    assert store.verify_files("finetune", ft) and (store.result_dir("finetune", ft) / "metrics.json").read_bytes() == good
+    metrics = store.result_dir("evaluate", ev) / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("1", "2", 1))                  # tampered after it was written
+    assert main(["run", "evaluate", ev, "--scale", "smoke"]) == 0
+    err = capsys.readouterr().err
+    assert "does not match its recorded sha256" in err and "recomputing" in err and "1 computed, 0 reused" in err
+    assert store.verify_files("evaluate", ev)
+    quarantined = sorted(p.parent.name for p in (tmp_path / "results" / ".quarantine").glob("*/*"))
+    assert quarantined == ["evaluate", "finetune"]
+    assert main(["gc"]) == 0 and ".quarantine" not in capsys.readouterr().out     # kept for an hour, to be seen
+    for d in (tmp_path / "results" / ".quarantine").glob("*/*"):
+        os.utime(d, (1e9, 1e9))
+    assert main(["gc"]) == 0
+    assert capsys.readouterr().out.count("a damaged result, moved aside") == 2
