@@ -126,6 +126,8 @@ def cmd_run(args) -> int:
         say(f"data parallel: {distributed.world()} processes (torchrun, gloo); rank 0 writes", file=sys.stderr)
     computed, reused = [], []
     specs = {s.name: s for s in plan.specs}
+    if main_rank:
+        _check_upstream(plan, args.hashes)
     for i, h in enumerate(args.hashes, 1):
         inst = plan.instances.get(h)
         if inst is None or inst.stage != args.stage:
@@ -210,6 +212,24 @@ def cmd_show(args) -> int:
         print("metrics:")
         print(json.dumps(json.loads(metrics.read_text()), indent=2, sort_keys=True))
     return 0
+
+
+def _check_upstream(plan, hashes) -> None:
+    """Every upstream result this job reads checks out before anything runs; a damaged one is
+    quarantined (its job is planned again) and this job fails, naming it."""
+    from . import store
+    damaged = []
+    for u in sorted({u for h in hashes if h in plan.instances for u in plan.instances[h].upstream}):
+        stage = plan.instances[u].stage
+        if not store.is_complete(stage, u) and not store.result_dir(stage, u).exists():
+            continue                    # missing: the stage reports it as before
+        try:
+            store.verify_files(stage, u)
+        except EngineError as e:
+            damaged.append(f"{e} -> moved to {store.quarantine(stage, u)}")
+    if damaged:
+        raise EngineError("damaged upstream results, quarantined; rerun the workflow to recompute them:\n  "
+                          + "\n  ".join(damaged))
 
 
 # ----------------------------------------------------------------------------- verify

@@ -139,14 +139,23 @@ def paper_paths(paper: str, scale: str) -> list[str]:
 def pull(log=print, paper: str = "", scale: str = "default") -> None:
     """dvc pull everything, or with `paper` only that paper's results (a granular pull inside
     results/); then check every pulled result against its provenance and restamp the outputs."""
-    from .store import verify_files
+    from .errors import StoreError
+    from .store import quarantine, verify_files
     log(f"dvc: {ensure_remote()}")
     targets = paper_paths(paper, scale) if paper else []
     dvc("pull", *targets)
     results = [Path(t) for t in targets if not t.startswith(str(RESULTS / "jobs"))] or \
-        [d for d in sorted(RESULTS.glob("*/*")) if d.is_dir() and d.parent.name != "jobs" and not d.name.startswith(".")]
+        [d for d in sorted(RESULTS.glob("*/*")) if d.is_dir() and d.parent.name != "jobs" and not d.name.startswith(".")
+         and not d.parent.name.startswith(".")]           # not the resume area or the quarantine
+    damaged = []
     for d in results:
-        verify_files(d.parent.name, d.name)
+        try:
+            verify_files(d.parent.name, d.name)
+        except StoreError as e:         # never leave a damaged download where the workflow would use it
+            damaged.append(f"{e} -> moved to {quarantine(d.parent.name, d.name)}")
+    if damaged:
+        raise StoreError(f"{len(damaged)} pulled results are damaged, quarantined; `snakemake` recomputes them "
+                         f"(or pull from a good remote):\n  " + "\n  ".join(damaged))
     n = touch_in_dag_order()
     log(f"checked {len(results)} results against their provenance; restamped {n} workflow outputs in DAG order; "
         f"`snakemake -n` should now plan nothing" + (f" for paper {paper}" if paper else ""))

@@ -70,12 +70,20 @@ QUARANTINE = RESULTS / ".quarantine"
 
 
 def quarantine(stage: str, h: str) -> Path:
-    """Move a damaged result directory aside, under results/.quarantine/<stage>/, so that the
-    workflow sees it as pending and recomputes it; nothing damaged is used or deleted unseen.
-    Returns where it went (`engine gc` lists it after an hour, like other leftovers)."""
+    """Move a damaged result directory aside, under results/.quarantine/<stage>/, and remove the
+    manifests of the jobs that list it, so that Snakemake plans those jobs again and they
+    recompute it; nothing damaged is used or deleted unseen. Returns where it went (`engine gc`
+    lists it after an hour, like other leftovers)."""
     dst = QUARANTINE / stage / f"{h}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.rename(result_dir(stage, h), dst)
+    for manifest in sorted((RESULTS / "jobs" / stage).glob("*.json")):    # so Snakemake plans its job again
+        try:
+            listed = h in json.loads(manifest.read_text()).get("instances", [])
+        except (OSError, ValueError, AttributeError):
+            listed = True                               # an unreadable manifest proves nothing either
+        if listed:
+            manifest.unlink(missing_ok=True)
     return dst
 
 

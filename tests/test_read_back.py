@@ -2,6 +2,7 @@
 it and kept as a regression test with its exact outcome (numbers: the issue's list)."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -290,3 +291,38 @@ def test_2_a_damaged_result_is_quarantined_and_recomputed(tiny, tmp_path, capsys
         os.utime(d, (1e9, 1e9))
     assert main(["gc"]) == 0
     assert capsys.readouterr().out.count("a damaged result, moved aside") == 2
+
+
+def test_2_a_damaged_upstream_fails_its_reader_and_is_planned_again(tiny, tmp_path, capsys):
+    """The evaluate job finds its finetune result tampered with: it quarantines it, removes the
+    manifest of the job that made it (so Snakemake plans that job again) and fails, naming it."""
+    ft = hashes_of(tiny, "finetune")[0]
+    ev = next(h for h in hashes_of(tiny, "evaluate") if ft in tiny.instances[h].upstream)
+    jobs = tmp_path / "results" / "jobs" / "finetune"
+    jobs.mkdir(parents=True)
+    (jobs / "aaaa.json").write_text(json.dumps({"stage": "finetune", "instances": [ft]}))
+    (jobs / "bbbb.json").write_text(json.dumps({"stage": "finetune", "instances": ["0" * 16]}))
+    metrics = store.result_dir("finetune", ft) / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("1", "3", 1))
+    shutil.rmtree(store.result_dir("evaluate", ev))
+    assert main(["run", "evaluate", ev, "--scale", "smoke"]) == 1
+    err = capsys.readouterr().err
+    assert "damaged upstream results, quarantined; rerun the workflow" in err and f"finetune/{ft}" in err
+    assert not store.result_dir("evaluate", ev).exists() and not store.result_dir("finetune", ft).exists()
+    assert sorted(p.name for p in jobs.iterdir()) == ["bbbb.json"]
+    assert main(["run", "finetune", ft, "--scale", "smoke"]) == 0            # what the replanned job does
+    assert main(["run", "evaluate", ev, "--scale", "smoke"]) == 0
+
+
+def test_5_engine_pull_quarantines_what_does_not_check_out(tiny, tmp_path, monkeypatch):
+    """Before: a corrupted remote object was checked out and `snakemake -n` planned nothing."""
+    from engine import dvcsync
+    monkeypatch.setattr(dvcsync, "ensure_remote", lambda: "a test remote")
+    monkeypatch.setattr(dvcsync, "dvc", lambda *args: None)                # the objects are already "pulled"
+    ft = hashes_of(tiny, "finetune")[0]
+    (store.result_dir("finetune", ft) / "metrics.json").write_text("{}")
+    with pytest.raises(store.StoreError, match="1 pulled results are damaged, quarantined"):
+        dvcsync.pull(log=lambda m: None)
+    assert not store.result_dir("finetune", ft).exists()
+    assert len(list((tmp_path / "results" / ".quarantine" / "finetune").iterdir())) == 1
+    dvcsync.pull(log=lambda m: None)                                       # the rest checks out
