@@ -326,3 +326,38 @@ def test_5_engine_pull_quarantines_what_does_not_check_out(tiny, tmp_path, monke
     assert not store.result_dir("finetune", ft).exists()
     assert len(list((tmp_path / "results" / ".quarantine" / "finetune").iterdir())) == 1
     dvcsync.pull(log=lambda m: None)                                       # the rest checks out
+
+
+EVIL = ["![x](https://evil.example/p.png)", "[click](https://evil.example)", "<https://evil.example/a>",
+        "| a | b |\n|---|---|\n| 1 | 2 |", "# heading", "\\[x](https://evil.example/b.png)", "<img src=x>"]
+
+
+@pytest.mark.parametrize("evil", EVIL)
+def test_13_free_text_never_becomes_an_image_a_link_a_table_or_a_heading(evil):
+    """Rendered as the report renders Markdown (markdown-it, tables on): the text shows, as text."""
+    from engine.report.escape import md_block, md_cell, md_inline
+    from engine.report.html import markdown_to_html
+    for escaped in (md_block(evil), md_inline(evil), "| " + md_cell(evil) + " | x |\n|---|---|\n"):
+        html = markdown_to_html(escaped)
+        for tag in ("<img", "<a ", "<h1", "<script"):
+            assert tag not in html, (evil, escaped, html)
+        assert html.count("<table") <= (1 if escaped.startswith("| ") else 0), html
+    assert "evil.example" in markdown_to_html(md_inline(evil)) or "evil" not in evil
+
+
+def test_13_spec_text_in_generated_markdown_stays_text(tiny, tmp_path):
+    """Title, caption and claim text of a spec, through the index, a table and the claims table."""
+    from engine.report.html import markdown_to_html
+    evil = "![x](https://evil.example/p.png) | [l](https://evil.example)"
+    spec = GAUSSIAN.replace("name: tiny\n", f"name: tiny\ntitle: \"{evil}\"\n", 1).replace(
+        "rows: [seed],", f"caption: \"{evil}\", rows: [seed],")
+    spec += ("claims:\n  - name: c\n    text: \"" + evil + "\"\n"
+             "    check: {kind: compare, left: reward_ode, op: '>', right: reward_ode_pretrained}\n")
+    build_store(tmp_path, spec)
+    assert main(["run", "table", build_plan("smoke").targets["tiny_table"].key, "--scale", "smoke"]) == 0
+    assert main(["run", "index", "--scale", "smoke"]) == 0
+    for md in ("paper/smoke/tables/tiny_table.md", "paper/smoke/README.md"):
+        text = (tmp_path / md).read_text()
+        assert "evil.example" in text
+        html = markdown_to_html(text)
+        assert "<img" not in html and 'href="https://evil' not in html, (md, html)

@@ -1,7 +1,7 @@
 """Free text from specs (titles, descriptions, captions, claims) as inert data in each output format.
 
 Spec text never reaches a shell (rules pass hashes only); here it is made unable to change
-the structure of the document it lands in: no HTML or Markdown table cells broken open in
+the structure of the document it lands in: no HTML, link, image, table or heading in
 Markdown, no commands or math mode in LaTeX, no mathtext in matplotlib.
 """
 from __future__ import annotations
@@ -21,10 +21,14 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
 
 
+_MD = {**_HTML, "\\": "\\\\", "[": r"\[", "]": r"\]", "|": r"\|"}
+
+
 def md_block(text: str) -> str:
-    """A paragraph of Markdown: HTML special characters escaped, line breaks kept, no line
-    starting a heading."""
-    return re.sub(r"(?m)^(\s*)#", r"\1\\#", "".join(_HTML.get(c, c) for c in str(text)))
+    """A paragraph of Markdown: HTML special characters escaped (no raw HTML, no <autolink>),
+    brackets escaped (no link or image: `![x](https://…)` stays text), pipes escaped (no table),
+    line breaks kept, no line starting a heading."""
+    return re.sub(r"(?m)^(\s*)#", r"\1\\#", "".join(_MD.get(c, c) for c in str(text)))
 
 
 def md_inline(text: str) -> str:
@@ -33,8 +37,8 @@ def md_inline(text: str) -> str:
 
 
 def md_cell(text: str) -> str:
-    """A Markdown table cell: one line, `|` escaped."""
-    return md_inline(text).replace("|", r"\|")
+    """A Markdown table cell: one line (its `|` are escaped like all spec text's)."""
+    return md_inline(text)
 
 
 def tex(text: str) -> str:
