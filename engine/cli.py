@@ -221,7 +221,7 @@ def _check_upstream(plan, hashes) -> None:
     damaged = []
     for u in sorted({u for h in hashes if h in plan.instances for u in plan.instances[h].upstream}):
         stage = plan.instances[u].stage
-        if not store.is_complete(stage, u) and not store.result_dir(stage, u).exists():
+        if not store.result_dir(stage, u).exists():
             continue                    # missing: the stage reports it as before
         try:
             store.verify_files(stage, u)

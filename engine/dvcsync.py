@@ -140,13 +140,11 @@ def pull(log=print, paper: str = "", scale: str = "default") -> None:
     """dvc pull everything, or with `paper` only that paper's results (a granular pull inside
     results/); then check every pulled result against its provenance and restamp the outputs."""
     from .errors import StoreError
-    from .store import quarantine, verify_files
+    from .store import quarantine, result_dirs, verify_files
     log(f"dvc: {ensure_remote()}")
     targets = paper_paths(paper, scale) if paper else []
     dvc("pull", *targets)
-    results = [Path(t) for t in targets if not t.startswith(str(RESULTS / "jobs"))] or \
-        [d for d in sorted(RESULTS.glob("*/*")) if d.is_dir() and d.parent.name != "jobs" and not d.name.startswith(".")
-         and not d.parent.name.startswith(".")]           # not the resume area or the quarantine
+    results = [Path(t) for t in targets if not t.startswith(str(RESULTS / "jobs"))] or result_dirs()
     damaged = []
     for d in results:
         try:

@@ -85,9 +85,9 @@ def refusal(garbage: list[Garbage], spec_dir: Path | str = SPEC_DIR, results: Pa
     from .plan import spec_files
     if not spec_files(Path(spec_dir)):
         return f"no spec found in {spec_dir}/: every result would look unreferenced"
-    dropped = sum(1 for g in garbage if g.path.parent.parent == results and g.path.parent.name != "jobs"
-                  and not g.path.name.startswith("."))
-    kept = sum(1 for d in results.glob("*/*") if d.parent.name != "jobs" and not d.name.startswith(".")) - dropped
+    stored = set(store.result_dirs(results))
+    dropped = sum(1 for g in garbage if g.path in stored)
+    kept = len(stored) - dropped
     if dropped > kept:
         return f"it would remove {dropped} results and keep {kept}"
     return None

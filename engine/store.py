@@ -202,12 +202,18 @@ def tree_size(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def result_dirs(results: Path = RESULTS) -> list[Path]:
+    """Every stored result directory, results/<stage>/<hash>: not the job manifests, the resume
+    area, the quarantine or temporary directories."""
+    return [d for d in sorted(results.glob("*/*")) if d.is_dir() and d.parent.name != "jobs"
+            and not d.parent.name.startswith(".") and not d.name.startswith(".")]
+
+
 def find(prefix: str) -> tuple[str, str]:
     """(stage, hash) of the one stored result whose hash starts with `prefix`."""
-    if not (prefix.isascii() and prefix.isalnum() and all(c in "0123456789abcdef" for c in prefix)):
+    if not prefix or not set(prefix) <= set("0123456789abcdef"):
         raise StoreError(f"{prefix!r} is not a result hash or a prefix of one (lower-case hex digits)")
-    hits = [p for p in RESULTS.glob(f"*/{prefix}*")
-            if p.is_dir() and not p.name.startswith(".") and p.parent.name != "jobs"]
+    hits = [d for d in result_dirs() if d.name.startswith(prefix)]
     if not hits:
         raise StoreError(f"no result {prefix} under {RESULTS}/")
     if len(hits) > 1:

@@ -36,9 +36,7 @@ def md_inline(text: str) -> str:
     return md_block(one_line(text))
 
 
-def md_cell(text: str) -> str:
-    """A Markdown table cell: one line (its `|` are escaped like all spec text's)."""
-    return md_inline(text)
+md_cell = md_inline        # a Markdown table cell: one line; `|` is escaped in all spec text
 
 
 def tex(text: str) -> str:
