@@ -203,7 +203,7 @@ def test_12_a_trend_claim_on_an_axis_that_is_not_swept_is_refused(tmp_path, monk
     assert main(["plan", "--scale", "smoke"]) == 2
     err = capsys.readouterr().err
     assert "specs/tiny.yaml:" in err and "specs/tiny.yaml:17: claims.0.check.axis: 'sampler.stochasticity' takes 1 value (2.0)" in err
-    assert "a trend needs an axis swept over them (swept axes: seed)" in err
+    assert "a trend check needs an axis swept over at least 2 values (swept axes: seed)" in err
     swept = GAUSSIAN.replace("stochasticity: 2}", "stochasticity: [1, 2]}") + claim
     (tmp_path / "specs" / "tiny.yaml").write_text(swept)
     assert main(["plan", "--scale", "smoke"]) == 0

@@ -15,14 +15,16 @@ def selected_runs(spec, where: dict) -> list:
     return selected(spec.runs, where)
 
 
-def metrics(plan, run) -> dict:
-    """Every scalar metric of a run (name -> value), read from the stages that declare them
-    (engine/registry.py); a stage's metrics.json may hold more (training statistics)."""
+def metrics(plan, run, names=None) -> dict:
+    """The scalar metrics `names` of a run (default: every one), name -> value, read from the
+    stages that declare them (engine/registry.py) and only those: an output reads just the results
+    it depends on. A stage's metrics.json may hold more (training statistics)."""
     out = {}
-    for role in dict.fromkeys(role for role, _ in run.metrics.values()):
+    wanted = run.metrics if names is None else {n: run.metrics[n] for n in names}
+    for role in dict.fromkeys(role for role, _ in wanted.values()):
         stage = plan.instances[plan.run_hash(run, role)].stage
         values = store.read_json(stage, plan.run_hash(run, role), "metrics.json")
-        out.update((name, values[name]) for name, (r, _) in run.metrics.items() if r == role and name in values)
+        out.update((name, values[name]) for name, (r, _) in wanted.items() if r == role and name in values)
     return out
 
 

@@ -2,10 +2,12 @@
 
 Each check gives one effect per seed in each cell (the runs that differ only in their seed;
 for a trend, the groups of the other swept axes), in the metric's units:
-  compare           left - right of each run (paired: both metrics come from the same run)
+  compare           left - scale * right of each run (paired: both metrics come from the same run)
   curve_narrows     |m(last epoch)| - ratio * |m(epoch 0)| of each run (epoch 0 = pretrained)
   curve_below_peak  |m(last epoch)| - ratio * max over epochs |m| of each run
   trend             Spearman rho of the metric with the axis, per seed, across the group
+  optimum           best end value - best interior value of the axis (minimum; the reverse for a
+                    maximum), per seed, across the group: > 0 is an interior optimum
 A cell's verdict comes from the t interval of its mean effect over seeds against the threshold
 ±min_effect (stats.verdict). The claim holds when at least min_fraction of its cells hold; it
 does not hold when more than 1 - min_fraction of them do not (so min_fraction is out of reach
@@ -25,7 +27,7 @@ def _per_run(chk, plan, run, metrics, series) -> float:
     if chk.kind == "compare":
         m = metrics(plan, run)
         left, right = float(m[chk.left]), float(m[chk.right])
-        return abs(left) - abs(right) if chk.abs else left - right
+        return abs(left) - chk.scale * abs(right) if chk.abs else left - chk.scale * right
     _, ys = series(plan, run, chk.metric)
     ref = abs(ys[0]) if chk.kind == "curve_narrows" else max(abs(y) for y in ys)
     return abs(ys[-1]) - chk.ratio * ref
@@ -36,7 +38,7 @@ def _samples(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
     chk = claim.check
     keys = [a for a in spec.axes if a != "seed"]
     cells = aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}")
-    if chk.kind != "trend":
+    if chk.kind not in ("trend", "optimum"):
         return {tuple(zip(keys, k)): {r.config.seed: _per_run(chk, plan, r, metrics, series) for r in runs}
                 for k, runs in cells.items()}
     points: dict[tuple, dict] = {}                  # group of the other axes -> seed -> ([x], [y])
@@ -46,9 +48,31 @@ def _samples(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
             xs, ys = points.setdefault(rest, {}).setdefault(r.config.seed, ([], []))
             xs.append(r.field(chk.axis))
             ys.append(float(metrics(plan, r)[chk.metric]))
-    out = {g: {s: spearman(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) > 1}
+    effect, need = (spearman, 2) if chk.kind == "trend" else (lambda xs, ys: interior_margin(xs, ys, chk.direction), 3)
+    out = {g: {s: effect(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) >= need}
            for g, by_seed in points.items()}
-    return {g: rhos for g, rhos in out.items() if rhos}      # a group needs two values of the axis
+    return {g: es for g, es in out.items() if es}      # a group needs two (trend) or three values of the axis
+
+
+def interior_margin(xs, ys, direction: str) -> float:
+    """Best end value - best interior value (minimum), or the reverse (maximum): > 0 when the
+    optimum over the axis lies strictly inside its range."""
+    by_x = sorted(zip(xs, ys))
+    ends, inner = [by_x[0][1], by_x[-1][1]], [y for _, y in by_x[1:-1]]
+    return min(ends) - min(inner) if direction == "minimum" else max(inner) - max(ends)
+
+
+def argbest(plan, spec, claim, metrics) -> dict[tuple, object]:
+    """Per group of the other axes: the axis value with the best mean of the metric over seeds."""
+    chk = claim.check
+    keys = [a for a in spec.axes if a != "seed"]
+    means: dict[tuple, dict] = {}
+    for k, runs in aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}").items():
+        rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
+        vals = [float(metrics(plan, r)[chk.metric]) for r in runs]
+        means.setdefault(rest, {})[runs[0].field(chk.axis)] = sum(vals) / len(vals)
+    pick = min if chk.direction == "minimum" else max
+    return {g: pick(m, key=m.get) for g, m in means.items()}
 
 
 def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
@@ -56,12 +80,20 @@ def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
     if chk.kind == "compare":
         greater = chk.op == ">"
     else:
-        greater = chk.kind == "trend" and chk.direction == "increasing"
+        greater = (chk.kind == "trend" and chk.direction == "increasing") or chk.kind == "optimum"
     direction, threshold = ("greater", min_effect) if greater else ("less", -min_effect)
     claimed = f"claimed {'>' if greater else '<'} {threshold + 0.0:g}"
     if chk.kind == "compare":
         left, right = (f"|{chk.left}|", f"|{chk.right}|") if chk.abs else (chk.left, chk.right)
+        right = right if chk.scale == 1 else f"{chk.scale:g} × {right}"
         return f"{left} − {right} per run, paired ({claimed})", chk.left, right, direction, threshold
+    if chk.kind == "optimum":
+        best = "min" if chk.direction == "minimum" else "max"
+        how = (f"{best} of {chk.metric} at the two ends of {chk.axis} − {best} inside, per seed, per group of the "
+               f"other axes ({claimed})" if best == "min" else
+               f"max of {chk.metric} inside {chk.axis} − max at its two ends, per seed, per group of the other axes "
+               f"({claimed})")
+        return how, chk.metric, f"an optimum at an end of {chk.axis}", direction, threshold
     if chk.kind == "trend":
         return (f"Spearman ρ of {chk.metric} with {chk.axis} per seed, per group of the other axes ({claimed})",
                 "rank correlation", "ρ = 0 (no trend)", direction, threshold)
@@ -101,16 +133,20 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
             over_cells.setdefault(seed, []).append(e)
     pooled = t_interval([sum(es) / len(es) for es in over_cells.values()], LEVEL)
 
-    word = "groups" if claim.check.kind == "trend" else "cells"
+    grouped = claim.check.kind in ("trend", "optimum")
+    word = "groups" if grouped else "cells"
     count = {v: sum(c["verdict"] == v for c in cells) for v in (HOLDS, FAILS, INCONCLUSIVE)}
     if cells:
         evidence = [f"{count[HOLDS]}/{len(cells)} {word} hold, {count[FAILS]} do not, "
                     f"{count[INCONCLUSIVE]} inconclusive"]
     else:
-        evidence = [f"no {word} to judge" + (f" with two values of {claim.check.axis}"
-                                             if claim.check.kind == "trend" else "")]
+        evidence = [f"no {word} to judge" + (f" with enough values of {claim.check.axis}" if grouped else "")]
     if any(c["n"] < 2 for c in cells):
         evidence.append(f"{sum(c['n'] < 2 for c in cells)} {word} with one seed (no interval)")
+    if claim.check.kind == "optimum" and cells:
+        best = argbest(plan, spec, claim, metrics)
+        evidence.append(f"best mean {claim.check.metric} at {claim.check.axis} = "
+                        + ", ".join(str(v) for v in best.values()))
     if claim.check.kind == "trend":
         rhos = [r for effects in samples.values() for r in effects.values()]
         agree = sum(r > 0 if direction == "greater" else r < 0 for r in rhos)

@@ -30,7 +30,7 @@ def series(plan, target) -> dict:
         panel = key.pop(0) if f.panel else None
         hue = key.pop(0) if f.hue else None
         if f.plot == "heatmap":
-            vals = [float(run_metrics(plan, r)[f.value]) for r in members]
+            vals = [float(run_metrics(plan, r, [f.value])[f.value]) for r in members]
             out.setdefault(panel, {}).setdefault(hue, []).append((tuple(key), *mean_std(vals), len(vals)))
             continue
         pts: dict[float, list[float]] = {}
@@ -39,7 +39,7 @@ def series(plan, target) -> dict:
                 for x, y in zip(*run_series(plan, r, f.y)):
                     pts.setdefault(x, []).append(y)
             else:
-                pts.setdefault(r.field(f.x), []).append(run_metrics(plan, r)[f.y])
+                pts.setdefault(r.field(f.x), []).append(run_metrics(plan, r, [f.y])[f.y])
         line = out.setdefault(panel, {}).setdefault(hue, [])
         for x, vals in pts.items():
             line.append((x, *mean_std(vals), len(vals)))

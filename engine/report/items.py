@@ -5,8 +5,9 @@ Overview; one subcategory per spec) and captions with its spec and run hashes.
 
 - table NAME:   the generated Markdown table as a standalone HTML page;
 - figure NAME:  the PNG of paper/.../figures/NAME.png;
-- samples H_W:  the sample grid results/evaluate/H/samples_W.png (W: finetuned or pretrained,
-                digits family), read through the store's sha256 check;
+- samples H_W:  the sample grid results/<stage>/H/samples_W.png (W: finetuned or pretrained,
+                digits family; generated, compressed-sensing diffusion), read through the store's
+                sha256 check;
 - index:        paper/.../README.md (every output and the claims' verdicts) as HTML.
 
 Captions are reStructuredText with all spec text escaped (report/escape.py: rst). No torch.
@@ -22,7 +23,11 @@ from ..plan import Plan, output_roles, result_dir
 from .escape import one_line, rst
 
 ROOT = Path("build") / "report"
-WHICH = {"finetuned": "fine-tuned", "pretrained": "pretrained"}
+# a grid's name (a stage kind's `grids`) -> (label, what its caption says it shows)
+WHICH = {"finetuned": ("fine-tuned", "Samples of the fine-tuned model (ODE sampler, one column per class)"),
+         "pretrained": ("pretrained", "Samples of the pretrained model (ODE sampler, one column per class)"),
+         "generated": ("generated", "Rows: held-out data, samples of the full-dimension model, samples recovered "
+                                    "from the latent model")}
 
 
 def item_dir(scale: str) -> Path:
@@ -94,7 +99,7 @@ def caption(plan: Plan, kind: str, name: str) -> dict[str, str]:
         g = sample_grids(plan)[name]
         spec, idx = g.runs[0]
         asked = "; ".join(f"{s} run {i} ({_axes(plan, s, i)})" for s, i in g.runs)
-        return {"title": rst(f"Samples of the {WHICH[g.which]} model (ODE sampler, one column per class): {asked}"),
+        return {"title": rst(f"{WHICH.get(g.which, (g.which, g.which))[1]}: {asked}"),
                 "spec": rst(spec), "spec_file": rst(_spec_of(plan, spec).doc.file), "scale": rst(plan.scale),
                 "key": rst(g.result), "runs": rst(f"{g.stage} {g.result}" + "".join(
                     f", {role} {h}" for role, h in plan.instances[g.result].upstream_by_role().items()))}
@@ -112,7 +117,7 @@ def labels(plan: Plan, kind: str, name: str) -> dict[str, str]:
     if kind == "samples":      # one row per run; `model` becomes the report's fine-tuned/pretrained switch
         g = sample_grids(plan)[name]
         spec, idx = g.runs[0]
-        return {"run": f"{spec} run {idx} ({one_line(_axes(plan, spec, idx))})", "model": WHICH[g.which]}
+        return {"run": f"{spec} run {idx} ({one_line(_axes(plan, spec, idx))})", "model": WHICH.get(g.which, (g.which,))[0]}
     if kind == "index":
         return {"output": "index", "specs": str(len(plan.specs))}
     t = plan.targets[name]

@@ -35,7 +35,7 @@ def build(plan, target) -> dict:
             vals = []
             for r in members:
                 if r.index not in metrics:
-                    metrics[r.index] = run_metrics(plan, r)
+                    metrics[r.index] = run_metrics(plan, r, t.metrics)
                 vals.append(float(metrics[r.index][m]))
             mu, sd = mean_std(vals)
             cell_row.append((mu, sd, len(vals)))

@@ -10,18 +10,20 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
-from .base import Name, Scalar, Strict
+from .base import Name, Scalar, Strict, neutral
 
 
 class CompareClaim(Strict):
-    """Per run: effect = left - right (|left| - |right| with `abs`), paired within the run;
-    `>` claims effect > min_effect, `<` claims effect < -min_effect."""
+    """Per run: effect = left - scale * right (|left| - scale * |right| with `abs`), paired within the
+    run; `>` claims effect > min_effect, `<` claims effect < -min_effect. `scale` states a claimed
+    ratio ("within 1.25 times the baseline": op "<", scale 1.25)."""
     REFS: ClassVar = (("left", "metric"), ("right", "metric"))
     kind: Literal["compare"]
     left: str
     op: Literal["<", ">"]
     right: str
     abs: bool = False
+    scale: float = neutral(1.0, gt=0, le=1e6)
 
 
 class TrendClaim(Strict):
@@ -32,6 +34,19 @@ class TrendClaim(Strict):
     metric: str
     axis: str
     direction: Literal["increasing", "decreasing"]
+
+
+class OptimumClaim(Strict):
+    """Per group of the other axes and per seed: the best value of `metric` over the interior values
+    of `axis` against the best over its two end values; effect = best end - best interior for
+    `minimum` (so > 0 means an interior optimum), best interior - best end for `maximum`; claimed
+    effect > min_effect. The axis needs at least three values."""
+    REFS: ClassVar = (("metric", "metric"), ("axis", "axis"))
+    MIN_AXIS_VALUES: ClassVar = 3
+    kind: Literal["optimum"]
+    metric: str
+    axis: str
+    direction: Literal["minimum", "maximum"]
 
 
 class CurveNarrowsClaim(Strict):
@@ -53,7 +68,7 @@ class CurveBelowPeakClaim(Strict):
     ratio: float = Field(0.5, gt=0, le=1)
 
 
-ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, CurveNarrowsClaim, CurveBelowPeakClaim],
+ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, OptimumClaim, CurveNarrowsClaim, CurveBelowPeakClaim],
                        Field(discriminator="kind")]
 
 

@@ -656,11 +656,12 @@ def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
             if what == "axis":
                 _check_axis(spec, positions, base + path, name)
                 values = {repr(r.field(name)) for r in runs}
-                if len(values) < 2:        # a trend over one value is no trend ("0/0 groups")
+                need = getattr(c.check, "MIN_AXIS_VALUES", 2)     # a trend over one value is no trend
+                if len(values) < need:
                     raise _error(positions, base + path, f"'{name}' takes {len(values)} value"
                                  f"{'' if len(values) == 1 else 's'} ({', '.join(sorted(values))}) in the runs this claim "
-                                 f"selects at scale '{spec.scale}': a trend needs an axis swept over them (swept axes: "
-                                 f"{', '.join(spec.axes) or 'none'})", spec.doc.file)
+                                 f"selects at scale '{spec.scale}': a {c.check.kind} check needs an axis swept over "
+                                 f"at least {need} values (swept axes: {', '.join(spec.axes) or 'none'})", spec.doc.file)
             else:
                 _check_name(spec, positions, base + path, name, "metrics" if what == "metric" else "series", runs)
 
