@@ -219,7 +219,7 @@ def test_references():
 def test_repo_spec_claims_still_validate():
     specs = [load_spec(p) for p in sorted((ROOT / "specs").glob("*.yaml"))]
     kinds = {c.check.kind for s in specs for c in s.header.claims}
-    assert kinds == {"curve_narrows", "trend", "compare"}
+    assert kinds == {"curve_narrows", "trend", "compare", "optimum"}
     narrows = next(c for s in specs for c in s.header.claims if c.check.kind == "curve_narrows")
     assert narrows.check.ratio == 0.75 and narrows.min_effect == 0.0
 
@@ -259,3 +259,37 @@ def test_on_an_expanded_spec(tmp_path):
     curve = lambda plan, run, name: ([0, 5], [0.5, 0.1 + 0.01 * run.config.seed])  # noqa: E731
     narrows = evaluate_claim(None, spec, spec.header.claims[0], series=curve)
     assert narrows["verdict"] == HOLDS and len(narrows["cells"]) == 6
+
+
+# ----------------------------------------------------------------------------- optimum, compare scale
+OPTIMUM = {"kind": "optimum", "metric": "swd", "axis": "model.latent_dim", "direction": "minimum"}
+
+
+def test_optimum_is_the_margin_of_the_best_interior_value_over_the_best_end():
+    spec = fake_spec({"model.latent_dim": [16, 32, 64, 256], "seed": [0, 1, 2]})
+    valley = {16: 3.0, 32: 1.0, 64: 1.5, 256: 2.0}           # best end 2.0, best interior 1.0
+    v = judge(spec, OPTIMUM, lambda f: {"swd": valley[f["model.latent_dim"]] + 0.01 * f["seed"]})
+    assert v["verdict"] == HOLDS and v["effect"] == pytest.approx(1.0) and v["direction"] == "greater"
+    assert "best mean swd at model.latent_dim = 32" in v["evidence"]
+    slope = {16: 3.0, 32: 2.5, 64: 2.2, 256: 2.0}            # monotone: the optimum is the end m = d
+    v = judge(spec, OPTIMUM, lambda f: {"swd": slope[f["model.latent_dim"]] + 0.01 * f["seed"]})
+    assert v["verdict"] == FAILS and v["effect"] == pytest.approx(-0.2)
+    hill = {16: 1.0, 32: 3.0, 64: 2.0, 256: 0.5}             # "maximum" reads the same data the other way
+    v = judge(spec, {**OPTIMUM, "direction": "maximum"}, lambda f: {"swd": hill[f["model.latent_dim"]]})
+    assert v["effect"] == pytest.approx(2.0) and v["verdict"] == HOLDS
+
+
+def test_optimum_needs_three_axis_values():
+    spec = fake_spec({"model.latent_dim": [16, 256], "seed": [0, 1]})
+    v = judge(spec, OPTIMUM, lambda f: {"swd": 1.0})
+    assert v["verdict"] == INCONCLUSIVE and v["cells"] == [] and "no groups to judge with enough values of model.latent_dim" in v["evidence"]
+
+
+def test_compare_scale_states_a_ratio():
+    spec = fake_spec({"model.latent_dim": [64], "seed": [0, 1, 2]})
+    check = {"kind": "compare", "left": "swd", "op": "<", "right": "swd_full", "scale": 1.25}
+    within = judge(spec, check, lambda f: {"swd": 1.2 + 0.01 * f["seed"], "swd_full": 1.0})
+    assert within["verdict"] == HOLDS and within["effect"] == pytest.approx(1.21 - 1.25)
+    assert within["reference"] == "1.25 × swd_full"
+    beyond = judge(spec, check, lambda f: {"swd": 1.4 + 0.01 * f["seed"], "swd_full": 1.0})
+    assert beyond["verdict"] == FAILS

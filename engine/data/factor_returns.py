@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..sensing.signals import Signals
@@ -23,13 +24,14 @@ def panel(cfg, days: int, g: torch.Generator) -> torch.Tensor:
     """[days, assets] returns (percent)."""
     loadings = torch.randn(cfg.assets, cfg.factors, generator=g, dtype=torch.float64) * 0.5
     loadings[:, 0] = 1.0 + 0.3 * loadings[:, 0] / 0.5
-    z = student_t((days, cfg.factors), cfg.dof, g)
-    var = torch.full((cfg.factors,), cfg.omega / (1.0 - cfg.alpha - cfg.beta), dtype=torch.float64)
-    f = torch.empty(days, cfg.factors, dtype=torch.float64)
-    prev = torch.zeros(cfg.factors, dtype=torch.float64)
-    for t in range(days):                       # the GARCH recursion
-        var = cfg.omega + cfg.alpha * prev ** 2 + cfg.beta * var
-        prev = f[t] = var.sqrt() * z[t]
+    z = student_t((days, cfg.factors), cfg.dof, g).numpy()
+    f = np.empty_like(z)
+    var = np.full(cfg.factors, cfg.omega / (1.0 - cfg.alpha - cfg.beta))
+    prev = np.zeros(cfg.factors)
+    for t in range(days):                       # the GARCH recursion (numpy: a torch op per step is slow)
+        var = cfg.omega + cfg.alpha * prev * prev + cfg.beta * var
+        prev = f[t] = np.sqrt(var) * z[t]
+    f = torch.from_numpy(f)
     return f @ loadings.T + cfg.idio * student_t((days, cfg.assets), cfg.dof, g)
 
 

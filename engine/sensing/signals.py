@@ -23,6 +23,14 @@ class Signals:
 
 
 def load(data_cfg) -> Signals:
-    """The data set a `signals` data kind describes (its implementation's `generate`)."""
-    from .. import registry
-    return registry.implementation(registry.kind("data", data_cfg.kind)).generate(data_cfg)
+    """The data set a `signals` data kind describes (its implementation's `generate`), made once
+    per process and config: a batched job's instances share it (callers never modify it)."""
+    key = data_cfg.model_dump_json()
+    if key not in _MADE:
+        from .. import registry
+        _MADE.clear()                  # one data set at a time is enough for a job
+        _MADE[key] = registry.implementation(registry.kind("data", data_cfg.kind)).generate(data_cfg)
+    return _MADE[key]
+
+
+_MADE: dict[str, Signals] = {}

@@ -21,6 +21,12 @@ def dct_basis(d: int) -> torch.Tensor:
     return psi
 
 
+def dct2_basis(h: int, w: int) -> torch.Tensor:
+    """The orthonormal 2-D DCT-II synthesis matrix [h w, h w] of row-major h x w images: the
+    Kronecker product of the two 1-D bases."""
+    return torch.kron(dct_basis(h), dct_basis(w))
+
+
 def pca_basis(x: torch.Tensor) -> torch.Tensor:
     """The principal axes of centred training data x [n, d] as columns, by decreasing variance
     (orthonormal): a data-estimated basis in which factor-model data are compressible."""

@@ -38,8 +38,9 @@ def run(instance, out_dir, log) -> dict:
     if hasattr(data_impl, "sample_metrics"):
         metrics.update(data_impl.sample_metrics(data_cfg, sig, x, x_full))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, allow_nan=False))
+    images = registry.kind("data", data_cfg.kind).traits.get("images")
     save_sample_grid({"held out": sig.test, "full dimension": x_full, "recovered": x},
-                     registry.kind("data", data_cfg.kind).traits.get("images"), out_dir / "samples_generated.png")
+                     images(data_cfg) if callable(images) else images, out_dir / "samples_generated.png")
     log(f"sliced W2 {metrics['swd']:.4f} (full dimension {metrics['swd_full']:.4f}, floor {metrics['swd_real']:.4f}); "
         f"inference speed-up {metrics['speedup']:.2f}x")
     return metrics
