@@ -20,6 +20,9 @@ from engine.sensing.risk import gaussian_var_es, min_variance_weights, var_es
 from engine.sensing.sketch import dct_basis, gaussian_sketch, pca_basis
 
 
+pytestmark = pytest.mark.slow(20)
+
+
 def data(kind, **kw):
     return registry.kind("data", kind).spec.model_validate({"kind": kind, **kw})
 
@@ -209,7 +212,8 @@ def test_the_latent_score_model_learns_a_gaussians_moments():
 
 # ----------------------------------------------------------------------------- paper scale: a file the user provides
 def test_array_file_reads_images_fields_and_returns_and_checks_the_files_hash(tmp_path, monkeypatch):
-    from engine.data.array_file import generate, sha256
+    from engine.data.array_file import generate
+    from engine.store import sha256_file as sha256
     from engine.errors import EngineError
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()

@@ -1,23 +1,15 @@
 """A data set from a local file the user provides (engine/data/array_file_kind.py says the formats)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import EngineError
+from ..store import sha256_file
 from ..sensing.signals import Signals
 from ..sensing.sketch import dct2_basis, dct_basis, pca_basis
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read(cfg) -> np.ndarray:
@@ -25,7 +17,7 @@ def _read(cfg) -> np.ndarray:
     if not path.is_file():
         raise EngineError(f"data file {cfg.path} does not exist: the paper scale reads a file you provide "
                           "(README, 'Compressed-sensing diffusion')")
-    if cfg.sha256 is not None and sha256(path) != cfg.sha256:
+    if cfg.sha256 is not None and sha256_file(path) != cfg.sha256:
         raise EngineError(f"data file {cfg.path} does not match the sha256 its spec states")
     if cfg.format == "csv_returns":
         table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64)[:, 1:]
