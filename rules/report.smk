@@ -53,7 +53,7 @@ rule report_samples:
     log:
         f"logs/{SCALE}/report/samples-{{name}}.log",
     wildcard_constraints:
-        name="[0-9a-f]{16}_(finetuned|pretrained)",
+        name="[0-9a-f]{16}_[a-z][a-z0-9_]*",    # a grid a stage kind declares (`grids`)
     params:
         **REPORT_RULES.caption_params(SCALE, "samples"),
     shell:

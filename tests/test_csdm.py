@@ -117,11 +117,11 @@ def test_sliced_w2_of_shifted_gaussians_is_the_shift_over_root_d():
     g = torch.Generator().manual_seed(7)
     d = 8
     mu = torch.full((d,), 1.5, dtype=torch.float64)
-    x = torch.randn(20000, d, generator=g, dtype=torch.float64)
-    y = torch.randn(20000, d, generator=g, dtype=torch.float64) + mu
+    x = torch.randn(4000, d, generator=g, dtype=torch.float64)
+    y = torch.randn(4000, d, generator=g, dtype=torch.float64) + mu
     expected = float(mu.norm()) / math.sqrt(d)
-    assert sliced_w2(x, y, 2000, torch.Generator().manual_seed(8)) == pytest.approx(expected, rel=0.05)
-    assert sliced_w2(x[:10000], x[10000:], 500, torch.Generator().manual_seed(8)) < 0.05
+    assert sliced_w2(x, y, 1000, torch.Generator().manual_seed(8)) == pytest.approx(expected, rel=0.05)
+    assert sliced_w2(x[:2000], x[2000:], 500, torch.Generator().manual_seed(8)) < 0.1
 
 
 @pytest.mark.parametrize("level", [0.95, 0.99])

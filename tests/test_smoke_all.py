@@ -6,7 +6,7 @@ import pytest
 from engine.plan import build_plan
 
 
-pytestmark = pytest.mark.slow(176)
+pytestmark = pytest.mark.slow(220)
 
 
 def test_every_spec_runs_at_smoke_scale(smoke_store, monkeypatch):
