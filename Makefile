@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/rl_epoch.py
 	$(BIN)/python bench/contention.py
+	$(BIN)/python bench/validation.py
 
 fetch-models: setup   # paper scale: pin hub models (needs huggingface.co)
 	HF_HUB_OFFLINE=0 $(BIN)/engine fetch-models

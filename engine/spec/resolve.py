@@ -156,15 +156,37 @@ def _load_merged(path: Path, stack: tuple[Path, ...] = (), root: Path | None = N
     base, base_pos, _ = _load_merged(base_path, chain, root)
     merged = _deep_merge(base, data)
     merged_pos = {p: v for p, v in base_pos.items() if p[:1] != ("extends",)}
+    under = _PathIndex(merged_pos)
     # a child's mapping replaces lists/scalars of the base wholesale: drop stale base lines under them
     for p in positions:
         value = _get(data, p)
         replaced = isinstance(value, dict) and isinstance(_get(base, p), dict) and _other_kind(_get(base, p), value)
         if p and (not isinstance(value, dict) or replaced):
-            for q in [q for q in merged_pos if q[:len(p)] == p]:
-                del merged_pos[q]
+            under.drop(merged_pos, p)
     merged_pos.update(positions)
     return merged, merged_pos, located.file
+
+
+class _PathIndex:
+    """Paths by each of their prefixes, so that dropping every path under a prefix costs what it
+    drops, not a scan of all paths (validation stays linear in the spec's size)."""
+
+    def __init__(self, paths=()):
+        self._under: dict[tuple, list[tuple]] = {}
+        for q in paths:
+            self.add(q)
+
+    def add(self, q: tuple) -> None:
+        for k in range(len(q) + 1):
+            self._under.setdefault(q[:k], []).append(q)
+
+    def first_under(self, prefix: tuple):
+        return next(iter(self._under.get(prefix, ())), None)
+
+    def drop(self, positions: dict, prefix: tuple) -> None:
+        """Delete from `positions` every path under `prefix` (itself included)."""
+        for q in self._under.pop(prefix, ()):
+            positions.pop(q, None)
 
 
 def _get(data, path):
@@ -375,15 +397,18 @@ def _check_output_names(header: M.SpecHeader, positions: Positions, file: str) -
 def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tuple]]:
     """The spec's data with the scale's `dotted.path: value` entries set; also returns those paths."""
     data = copy.deepcopy(doc.data)
-    overlaid = []
+    overlaid, overlaid_set = [], set()
     positions = dict(doc.positions)
     overlay = doc.header.scales[scale] or {}
+    under, done = _PathIndex(positions), _PathIndex()
     for dotted, value in overlay.items():
         where = ("scales", scale, dotted)
         if not isinstance(dotted, str) or not dotted or any(not p for p in dotted.split(".")):
             raise _error(positions, where, f"overlay key '{dotted}' must be a dotted field path", doc.file)
         parts = tuple(dotted.split("."))
-        clash = next((q for q in overlaid if q[:len(parts)] == parts or parts[:len(q)] == q), None)
+        # an earlier path inside this one, or one this path lies inside (each check by prefix, not a scan)
+        clash = done.first_under(parts) or next((parts[:k] for k in range(1, len(parts)) if parts[:k] in overlaid_set),
+                                                None)
         if clash is not None:           # the same field twice, or a field inside one set whole: order would decide
             raise _error(positions, where, f"overlay path '{dotted}' overlaps '{'.'.join(map(str, clash))}' of the same "
                                            f"scale (line {positions.get(('scales', scale, '.'.join(map(str, clash))), (None, '?'))[1]}); "
@@ -399,11 +424,13 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tupl
             node = node[p]
         node[parts[-1]] = copy.deepcopy(value)
         line = positions.get(where)
-        for q in [q for q in positions if q[:len(parts)] == parts]:
-            del positions[q]
+        under.drop(positions, parts)
         if line:
             positions[parts] = line
+            under.add(parts)
         overlaid.append(parts)
+        overlaid_set.add(parts)
+        done.add(parts)
     return data, positions, overlaid
 
 
@@ -448,8 +475,10 @@ def expand(doc: SpecDoc, scale: str, max_runs: int | None = None) -> ExpandedSpe
         raise SpecError(doc.file, None, "scales", f"spec '{doc.name}' does not support scale '{scale}'")
     data, positions, overlaid = _apply_overlay(doc, scale)
 
+    overlaid_set = set(overlaid)
+
     def error(path: tuple, message: str) -> SpecError:
-        if any(path[:len(o)] == o for o in overlaid):
+        if any(path[:k] in overlaid_set for k in range(1, len(path) + 1)):
             message += f" (set by scale '{scale}')"
         return _error(positions, path, message, doc.file)
 
