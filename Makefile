@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps upgrade-store
+.PHONY: setup reproduce smoke test fuzz bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps upgrade-store
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,10 @@ system-deps:
 test: setup slurm-plugin system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
+# The two hypothesis fuzzers (spec loader; stored results) with many more examples than `make test`.
+fuzz: setup
+	FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz_specs.py tests/test_fuzz_store.py
+
 bench: setup
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/rl_epoch.py
@@ -75,9 +79,11 @@ schema: setup
 # A store filled before the plug-in refactor (one stage rule instead of one per stage kind):
 # Snakemake's code/params triggers see a changed rule text for every job manifest. The jobs are
 # content-addressed (their names hash their instances), so that metadata carries no identity:
-# forget it once and `snakemake -n` plans nothing (README, "Code and config identity").
+# forget it once and `snakemake -n` plans nothing (README, "Code and config identity"). Then seal
+# the provenance records written before they carried a whole-record digest (engine upgrade-store).
 upgrade-store: setup
 	$(BIN)/snakemake --cores 1 --cleanup-metadata $$(ls results/jobs/*/*.json 2>/dev/null)
+	$(BIN)/engine upgrade-store
 
 # Sharing results through DVC (README, "Sharing results: DVC"). DVC_REMOTE_DIR=/path picks
 # a local directory remote; without it the configured default (or ../dvc-remote) is used.

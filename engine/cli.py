@@ -264,6 +264,16 @@ def cmd_gc(args) -> int:
     return 0
 
 
+def cmd_upgrade_store(args) -> int:
+    from .store import seal_records
+    done, already, failed = seal_records()
+    for f in failed:
+        print(f"  not sealed: {f}", file=sys.stderr)
+    print(f"sealed {done} result records, {already} already sealed, {len(failed)} failed their checks "
+          f"(left as they are: the workflow quarantines and recomputes them)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- fingerprint
 def cmd_fingerprint(args) -> int:
     from . import identity
@@ -377,6 +387,9 @@ def parser() -> argparse.ArgumentParser:
     fm.add_argument("--lock", default="specs/models.lock.json")
     fm.add_argument("--check", action="store_true", help="verify the lock against the local copies (offline)")
     fm.set_defaults(fn=cmd_fetch_models)
+    us = sub.add_parser("upgrade-store", help="seal the provenance records of results written before records "
+                                              "carried a digest (each after checking its files)")
+    us.set_defaults(fn=cmd_upgrade_store)
     rm = sub.add_parser("remote", help="make sure a default DVC remote exists (a local directory by default)")
     rm.add_argument("--dir", help="use this directory as the default remote (else $DVC_REMOTE_DIR, "
                                   "else the configured default, else ../dvc-remote)")

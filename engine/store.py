@@ -34,6 +34,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+RECORD_DIGEST = "record_sha256"
+
+
+def record_digest(prov: dict) -> str:
+    """sha256 of a provenance record's canonical JSON without its own digest field: it seals the
+    whole record (seed, git, run_config, timings), not selected fields."""
+    body = {k: v for k, v in prov.items() if k != RECORD_DIGEST}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -180,6 +190,7 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
             "wall_seconds": round(time.time() - t0, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "files": files, "argv": sys.argv[1:3],
         }
+        prov[RECORD_DIGEST] = record_digest(prov)
         write_json_atomic(tmp / PROVENANCE, prov)
         _fsync_dir(tmp)
         if final.exists() and not (final / PROVENANCE).is_file():    # a damaged leftover: never keep it
@@ -193,6 +204,28 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def seal_records(results: Path = RESULTS) -> tuple[int, int, list[str]]:
+    """Add the record digest to every stored result written before records were sealed, after
+    checking its files and config hash (a result that fails is left as it is, and named).
+    Returns (sealed now, already sealed, failures)."""
+    done = already = 0
+    failed = []
+    for d in result_dirs(results):
+        stage, h = d.parent.name, d.name
+        try:
+            prov = verify_files(stage, h, sealed=False)
+        except StoreError as e:
+            failed.append(str(e))
+            continue
+        if RECORD_DIGEST in prov:
+            already += 1
+            continue
+        prov[RECORD_DIGEST] = record_digest(prov)
+        write_json_atomic(d / PROVENANCE, prov)
+        done += 1
+    return done, already, failed
 
 
 def tree_size(path: Path) -> tuple[int, int]:
@@ -221,7 +254,9 @@ def find(prefix: str) -> tuple[str, str]:
     return hits[0].parent.name, hits[0].name
 
 
-def provenance(stage: str, h: str) -> dict:
+def provenance(stage: str, h: str, sealed: bool = True) -> dict:
+    """A result's provenance record, checked whole against its digest (`sealed=False`: the other
+    checks only, for `engine upgrade-store` sealing records of results written before digests)."""
     path = result_dir(stage, h) / PROVENANCE
     if not path.is_file():
         raise StoreError(f"result {stage}/{h} is missing or incomplete (no {PROVENANCE}); run the workflow to make it")
@@ -235,13 +270,20 @@ def provenance(stage: str, h: str) -> dict:
     if missing:
         raise StoreError(f"result {stage}/{h}: {path} lacks a valid {', '.join(missing)} (damaged or edited); "
                          f"delete {path.parent} and rerun the workflow (or `engine pull` a good copy)")
+    if sealed and RECORD_DIGEST not in prov:
+        raise StoreError(f"result {stage}/{h}: {path} carries no record digest (written before records were sealed); "
+                         f"run `engine upgrade-store` once, which seals every result whose files verify")
+    if sealed and prov[RECORD_DIGEST] != record_digest(prov):
+        raise StoreError(f"result {stage}/{h}: {path} was edited after it was written (its record digest does not "
+                         f"match); delete {path.parent} and rerun the workflow (or `engine pull` a good copy)")
     return prov
 
 
-def verify_files(stage: str, h: str) -> dict:
-    """Provenance of an untouched result: exactly its recorded files, each matching its sha256,
-    and a recorded config that hashes to the directory's name. StoreError otherwise."""
-    prov = provenance(stage, h)
+def verify_files(stage: str, h: str, sealed: bool = True) -> dict:
+    """Provenance of an untouched result: a whole record matching its digest, exactly its recorded
+    files, each matching its sha256, and a recorded config that hashes to the directory's name.
+    StoreError otherwise."""
+    prov = provenance(stage, h, sealed)
     d = result_dir(stage, h)
     advice = f"delete {d} and rerun the workflow (or `engine pull` a good copy)"
     recomputed = instance_hash(stage, prov["version"], prov["config"], prov["upstream"], prov.get("components"))

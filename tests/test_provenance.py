@@ -93,4 +93,7 @@ def test_extra_files_and_edited_provenance_are_refused(tiny, capsys):
     prov = json.loads(prov_path.read_text())
     prov["config"]["algorithm"]["lr"] = 0.5                             # claims another config
     prov_path.write_text(json.dumps(prov))
+    refused(capsys, ["show", ft_b], "provenance.json was edited after it was written")
+    prov[store.RECORD_DIGEST] = store.record_digest(prov)               # resealed: the config hash still refuses it
+    prov_path.write_text(json.dumps(prov))
     refused(capsys, ["show", ft_b], "provenance.json does not describe this result")

@@ -8,7 +8,7 @@ import pytest
 
 from engine import store
 from engine.cli import main
-from engine.errors import SpecError
+from engine.errors import SpecError, StoreError
 from engine.plan import build_plan
 
 from .tinystore import GAUSSIAN, build_store, hashes_of
@@ -361,3 +361,30 @@ def test_13_spec_text_in_generated_markdown_stays_text(tiny, tmp_path):
         assert "evil.example" in text
         html = markdown_to_html(text)
         assert "<img" not in html and 'href="https://evil' not in html, (md, html)
+
+
+@pytest.mark.parametrize("field, value", [("seed", 7), ("git", {"commit": "0" * 40}), ("run_config", {}),
+                                          ("requested_by", []), ("wall_seconds", 0.0)])
+def test_15_every_field_of_the_provenance_record_is_sealed(tiny, capsys, field, value):
+    """Before: fields outside `config` (seed, git, run_config) could be edited undetected. Now the
+    whole record carries a digest; an edit anywhere is refused, and a record without one (written
+    before) is sealed by `engine upgrade-store` after its files verify."""
+    ft = hashes_of(tiny, "finetune")[0]
+    edit_provenance("finetune", ft, lambda p: p.__setitem__(field, value))
+    with pytest.raises(StoreError, match="was edited after it was written"):
+        store.verify_files("finetune", ft)
+
+
+def test_15_upgrade_store_seals_old_records_whose_files_verify(tiny, capsys):
+    ft_a, ft_b = hashes_of(tiny, "finetune")
+    for h in (ft_a, ft_b):
+        edit_provenance("finetune", h, lambda p: p.pop(store.RECORD_DIGEST))
+    with pytest.raises(StoreError, match="run `engine upgrade-store` once"):
+        store.verify_files("finetune", ft_a)
+    (store.result_dir("finetune", ft_b) / "metrics.json").write_text("{}")          # damaged: never sealed
+    assert main(["upgrade-store"]) == 0
+    out, err = capsys.readouterr()
+    assert "sealed 1 result records" in out and "1 failed their checks" in out and ft_b in err
+    assert store.verify_files("finetune", ft_a)[store.RECORD_DIGEST]
+    with pytest.raises(StoreError):
+        store.verify_files("finetune", ft_b)

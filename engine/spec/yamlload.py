@@ -85,7 +85,13 @@ def load_yaml_text(text: str, name: str) -> Located:
             return _load(_LOADER(text), name)
         except (yaml.YAMLError, RecursionError, SpecError):
             pass                     # any error: parse again in Python, whose messages name the character
-    return _load(yaml.SafeLoader(text), name)
+    try:
+        return _load(yaml.SafeLoader(text), name)
+    except yaml.reader.ReaderError as e:     # a character YAML forbids (raised while reading, without a mark)
+        before = text[:e.position]
+        line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+        raise _fail(name, line, (), f"character U+{e.character:04X} is not allowed in YAML (a control character); "
+                                    "remove it") from None
 
 
 def _load(loader, name: str) -> Located:
