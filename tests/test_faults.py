@@ -3,6 +3,7 @@ ends bitwise equal to an uninterrupted run; a NaN or Inf stops the stage with a 
 the spec, run, stage and epoch, keeps the last good checkpoint and writes no result."""
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,21 +162,26 @@ def test_checkpoint_for_another_instance_is_ignored(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.slow(8)
-def test_overflow_in_a_spec_reaches_the_snakemake_log(tmp_path):
-    """Values that overflow: Snakemake fails the job; its log names spec, run, stage and epoch;
-    no result, manifest or paper output appears."""
+def test_overflow_at_run_time_reaches_the_snakemake_log(tmp_path):
+    """A reward that overflows (a plugin: spec values are kept in finite ranges, defect 11 of "Trust
+    nothing read back"): Snakemake fails the job; its log names spec, run, stage and epoch; no
+    result, manifest or paper output appears. (The plugin is loaded by the subprocesses only.)"""
     project = copy_project(tmp_path, specs=False)
-    h = write_spec(project, name="overflow_run", epochs=6, every=2,
-                   extra="reward: {kind: quadratic, center: 1.0e200}\n"
-                         "outputs: {tables: [{name: overflow_table, rows: [seed], metrics: [gap]}]}\n")
-    p = snakemake("--config", "scale=smoke", cwd=project, check=False)
+    specs = project / "specs"
+    (specs / "base").mkdir(parents=True, exist_ok=True)
+    (specs / "base" / "gaussian.yaml").write_bytes((FIXTURE_SPECS / "base" / "gaussian.yaml").read_bytes())
+    (specs / "overflow_run.yaml").write_text(SPEC.format(
+        name="overflow_run", epochs=6, every=2,
+        extra="reward: {kind: overflowing}\noutputs: {tables: [{name: overflow_table, rows: [seed], metrics: [gap]}]}\n"))
+    env = {"ENGINE_PLUGINS": "tests.overflow_reward", "PYTHONPATH": f"{project}{os.pathsep}{ROOT}"}
+    p = snakemake("--config", "scale=smoke", cwd=project, check=False, env=env)
     assert p.returncode != 0
     logs = list((project / "logs" / "finetune").glob("*.log"))
     assert len(logs) == 1 and str(logs[0].relative_to(project)) in p.stdout + p.stderr
     text = logs[0].read_text()
-    assert f"engine: error: finetune {h} of overflow_run run 0 (seed=0) failed: NumericalFault: non-finite " \
-           f"reward_ode" in text and "at epoch 0" in text, text
-    assert not (project / "results" / "finetune" / h).exists()
+    assert re.search(r"engine: error: finetune [0-9a-f]{16} of overflow_run run 0 \(seed=0\) failed: NumericalFault: "
+                     r"non-finite reward_ode", text) and "at epoch 0" in text, text
+    assert not list((project / "results").glob("finetune/*/provenance.json"))
     assert not list(project.glob("results/jobs/**/*.json"))
     assert not (project / "paper").exists()
 

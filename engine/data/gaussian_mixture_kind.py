@@ -13,8 +13,8 @@ class GaussianMixtureData(Strict):
     """x0 ~ sum_j w_j N(means_j 1, stds_j^2 I): isotropic components on the diagonal."""
     kind: Literal["gaussian_mixture"]
     dim: int = Field(2, ge=1, le=4096)
-    means: list[float] = Field(min_length=1, max_length=64)
-    stds: list[float] = Field(min_length=1, max_length=64)
+    means: list[Annotated[float, Field(ge=-1e4, le=1e4)]] = Field(min_length=1, max_length=64)
+    stds: list[Annotated[float, Field(le=1e4)]] = Field(min_length=1, max_length=64)
     weights: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, max_length=64)
 
     @field_validator("stds")

@@ -11,8 +11,8 @@ from ..spec.base import Strict
 class VPProcess(Strict):
     """Variance preserving: beta(t) = beta_min + t (beta_max - beta_min), t in [0, 1]."""
     kind: Literal["vp"]
-    beta_min: float = Field(0.1, gt=0)
-    beta_max: float = Field(20.0, gt=0)
+    beta_min: float = Field(0.1, gt=0, le=1000)
+    beta_max: float = Field(20.0, gt=0, le=1000)     # abar(1) = exp(-beta_max / 2) stays a float64
 
     @field_validator("beta_max")
     @classmethod
@@ -25,8 +25,8 @@ class VPProcess(Strict):
 class VEProcess(Strict):
     """Variance exploding: geometric sigma from sigma_min to sigma_max, then 0 at the end."""
     kind: Literal["ve"]
-    sigma_min: float = Field(0.01, gt=0)
-    sigma_max: float = Field(20.0, gt=0)
+    sigma_min: float = Field(0.01, ge=1e-6, le=1e6)
+    sigma_max: float = Field(20.0, gt=0, le=1e6)
 
     @field_validator("sigma_max")
     @classmethod
