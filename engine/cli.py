@@ -235,6 +235,18 @@ def _check_upstream(plan, hashes) -> None:
 # ----------------------------------------------------------------------------- verify
 def cmd_verify(args) -> int:
     from . import store, verify
+    if args.outputs:
+        from .plan import build_plan
+        plan = build_plan(args.scale)
+        problems = verify.outputs(plan, lambda m: print(m, file=sys.stderr))
+        for path, why in problems:
+            print(f"  {path}: {why}")
+        n = sum(len(t.files) for t in plan.targets.values()) + 1
+        print(f"{n - len(problems)} of {n} generated files of scale {args.scale} are exactly what their specs and "
+              f"results give" + ("" if not problems else "; `snakemake` regenerates the others"))
+        return 0 if not problems else 1
+    if not args.hash:
+        raise EngineError("engine verify needs a result hash, or --outputs")
     stage, h = store.find(args.hash)
     tol = args.tolerance if args.tolerance is not None else verify.TOLERANCES.get(stage, (0.0, ""))[0]
     report = verify.verify(stage, h, lambda m: print(m, file=sys.stderr))
@@ -367,8 +379,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", help="config and metrics of a stored result")
     s.add_argument("hash")
     s.set_defaults(fn=cmd_show)
-    vf = sub.add_parser("verify", help="rerun one stored result in a temporary directory and compare")
-    vf.add_argument("hash", help="a result hash (or a unique prefix)")
+    vf = sub.add_parser("verify", help="rerun one stored result in a temporary directory and compare; "
+                                       "--outputs: regenerate every table, figure and the index privately and compare")
+    vf.add_argument("hash", nargs="?", help="a result hash (or a unique prefix)")
+    vf.add_argument("--outputs", action="store_true", help="check the generated outputs of --scale instead")
+    vf.add_argument("--scale", default="default", choices=SCALES, help="the scale whose outputs --outputs checks")
     vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
                                                      "the stage's entry in engine.verify.TOLERANCES)")
     vf.set_defaults(fn=cmd_verify)

@@ -182,3 +182,30 @@ def verify(stage: str, h: str, log) -> Report:
         report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]), _declared_metrics(prov))
     log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")
     return report
+
+
+# ----------------------------------------------------------------------------- generated outputs
+def outputs(plan, log) -> list[tuple[str, str]]:
+    """Regenerate every table and figure of `plan` in a private folder, and the index in memory,
+    and compare bytes with the files in paper/: [(file, problem)] for each file that differs or is
+    missing (an output that is stale: what it shows changed and it was not regenerated).
+    Nothing under paper/ is read for input or written."""
+    import dataclasses
+    from .stages import figure, index, table
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, t in enumerate(sorted(plan.targets.values(), key=lambda t: t.name)):
+            private = tuple(str(Path(tmp) / f"{i}-{Path(f).name}") for f in t.files)
+            (table if t.kind == "table" else figure).run(plan, dataclasses.replace(t, files=private), lambda m: None)
+            for live, fresh in zip(t.files, private):
+                if not Path(live).is_file():
+                    problems.append((live, "missing"))
+                elif Path(live).read_bytes() != Path(fresh).read_bytes():
+                    problems.append((live, "differs from what its spec and results give now (stale or edited)"))
+            log(f"{t.kind} {t.name}: compared")
+        index_file = Path(plan.index_file)
+        if not index_file.is_file():
+            problems.append((str(index_file), "missing"))
+        elif index_file.read_bytes() != index.render(plan).encode():
+            problems.append((str(index_file), "differs from what its specs and results give now (stale or edited)"))
+    return problems

@@ -3,6 +3,7 @@ it and kept as a regression test with its exact outcome (numbers: the issue's li
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -388,3 +389,24 @@ def test_15_upgrade_store_seals_old_records_whose_files_verify(tiny, capsys):
     assert store.verify_files("finetune", ft_a)[store.RECORD_DIGEST]
     with pytest.raises(StoreError):
         store.verify_files("finetune", ft_b)
+
+
+def test_engine_verify_outputs_regenerates_tables_figures_and_the_index_privately(tiny, capsys):
+    """What to build 2: `engine verify --outputs` regenerates every output in a private folder and
+    compares bytes, so an output left stale by a spec edit, or edited by hand, is named."""
+    from engine.stages import index, table
+    for t in tiny.targets.values():
+        table.run(tiny, t, lambda m: None)
+    index.run(tiny, None, lambda m: None)
+    md = tiny.targets["tiny_table"].files[0]
+    written = {p: p.stat().st_mtime_ns for p in Path("paper").rglob("*") if p.is_file()}
+    assert main(["verify", "--outputs", "--scale", "smoke"]) == 0
+    assert "3 of 3 generated files of scale smoke are exactly what" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in Path("paper").rglob("*") if p.is_file()} == written   # nothing written
+    spec = Path("specs/tiny.yaml")
+    spec.write_text(spec.read_text().replace("name: tiny_table,", "name: tiny_table, caption: a new caption,"))
+    Path(md).write_text(Path(md).read_text())                                  # unchanged bytes, newer file
+    assert main(["verify", "--outputs", "--scale", "smoke"]) == 1
+    out = capsys.readouterr().out
+    assert f"{md}: differs from what its spec and results give now" in out and "0 of 3 generated files" in out
+    assert "tiny_table.tex: differs" in out and "README.md: differs" in out            # the caption shows in all three
