@@ -410,3 +410,51 @@ def test_engine_verify_outputs_regenerates_tables_figures_and_the_index_privatel
     out = capsys.readouterr().out
     assert f"{md}: differs from what its spec and results give now" in out and "0 of 3 generated files" in out
     assert "tiny_table.tex: differs" in out and "README.md: differs" in out            # the caption shows in all three
+
+
+STALE_SPEC = GAUSSIAN.replace("outputs:\n  tables: [{name: tiny_table, rows: [seed], metrics: [gap, reward_ode]}]\n", """\
+title: Tiny
+description: A tiny spec.
+paper: tiny-paper
+miniature: Smaller than the paper.
+outputs:
+  tables: [{name: tiny_table, caption: The table, rows: [seed], metrics: [gap, reward_ode]}]
+  figures: [{name: tiny_curve, caption: The curve, x: epoch, y: gap}]
+claims:
+  - name: narrows
+    text: The gap narrows
+    check: {kind: curve_narrows, metric: gap, ratio: 0.75}
+    min_effect: 0.0
+    min_fraction: 0.75
+""")
+EDITS = [  # (what, old, new, outputs whose content key must change besides the index)
+    ("title", "title: Tiny", "title: Tiny, edited", set()),
+    ("description", "description: A tiny spec.", "description: Edited.", set()),
+    ("paper", "paper: tiny-paper", "paper: other-paper", set()),
+    ("miniature", "miniature: Smaller than the paper.", "miniature: Edited.", set()),
+    ("table caption", "caption: The table", "caption: Edited table", {"tiny_table"}),
+    ("figure caption", "caption: The curve", "caption: Edited curve", {"tiny_curve"}),
+    ("claim text", "text: The gap narrows", "text: Edited claim", set()),
+    ("claim parameter", "ratio: 0.75}", "ratio: 0.05}", set()),
+    ("claim min_effect", "min_effect: 0.0", "min_effect: 0.5", set()),
+    ("claim min_fraction", "min_fraction: 0.75", "min_fraction: 1.0", set()),
+]
+
+
+@pytest.mark.parametrize("what, old, new, changed", EDITS, ids=[e[0] for e in EDITS])
+def test_every_shown_field_edit_regenerates_what_shows_it_and_never_training(tmp_path, what, old, new, changed):
+    """What to build 2, tested field by field on the plan: an edit of a header field, a caption or a
+    claim parameter changes the content key of the index (and of the output showing a caption), so
+    Snakemake regenerates them; no stage instance's hash moves, so nothing is retrained; outputs
+    that do not show the field keep their keys."""
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "tiny.yaml"
+    spec.write_text(STALE_SPEC)
+    before = build_plan("smoke", tmp_path / "specs")
+    assert old in STALE_SPEC
+    spec.write_text(STALE_SPEC.replace(old, new))
+    after = build_plan("smoke", tmp_path / "specs")
+    assert set(after.instances) == set(before.instances)                       # nothing recomputed
+    assert after.index_key != before.index_key                                  # the index shows it
+    moved = {n for n in before.targets if after.targets[n].key != before.targets[n].key}
+    assert moved == changed, (what, moved)
