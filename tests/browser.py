@@ -40,6 +40,7 @@ class Chromium:
         self.proc = None
         self.session = self.ws = None
         self.next_id = 0
+        self.requests: list[str] = []     # every URL the page asked for (after Network.enable)
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self):
@@ -112,6 +113,8 @@ class Chromium:
             if msg.type.name != "TEXT":
                 raise BrowserError(f"devtools connection closed during {method}")
             data = json.loads(msg.data)
+            if data.get("method") == "Network.requestWillBeSent":
+                self.requests.append(data["params"]["request"]["url"])
             if data.get("id") == my_id:
                 if "error" in data:
                     raise BrowserError(f"{method}: {data['error']}")

@@ -154,6 +154,9 @@ def test_report_shows_every_figure_table_and_sample_grid(smoke_store, tmp_path, 
     require(None if chromium_binary() else "chromium is not installed (Debian package `chromium`)")
     project = store_copy(smoke_store, tmp_path / "project", ("gaussian_vp_gap.yaml", "digits_ddpo_lambda.yaml",
                                                                     "csdm_digits.yaml"))
+    spec = project / "specs" / "gaussian_vp_gap.yaml"           # spec text that would load from a network
+    spec.write_text(spec.read_text().replace(
+        "title: Reward gap", "title: Reward gap ![x](https://evil.example/p.png) <img src=https://evil.example/q.png>", 1))
     out = project / items.report_file("smoke")
     t0 = time.time()
     snakemake("--config", "scale=smoke", "--report", str(out), "--report-after-run", "report_items", cwd=project)
@@ -174,6 +177,7 @@ def test_report_shows_every_figure_table_and_sample_grid(smoke_store, tmp_path, 
 
     with Chromium(tmp_path / "browser") as page:
         ui = Report(page, out.resolve().as_uri())
+        page.call("Network.enable")                      # every request the page makes is recorded
         page.open(ui.url)
         page.wait_for("document.body.innerText.includes('RESULTS')", "the report's menu")
         categories = page.js("categories")
@@ -225,3 +229,6 @@ def test_report_shows_every_figure_table_and_sample_grid(smoke_store, tmp_path, 
         ui.show("Overview", "smoke", "index")
         overview = ui.frame_text()
         assert all(t.name in overview for t in plan.targets.values())
+        page.js("1")                                      # read the last network events
+        remote = [u for u in page.requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+        assert page.requests and remote == [], remote     # the page loaded itself, and nothing from a network
