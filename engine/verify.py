@@ -185,27 +185,39 @@ def verify(stage: str, h: str, log) -> Report:
 
 
 # ----------------------------------------------------------------------------- generated outputs
+def stale_files(plan, target, tmp: Path) -> list[tuple[str, str]]:
+    """Regenerate one table or figure into the folder `tmp` and compare bytes with its files:
+    [(file, problem)] for each that is missing or differs."""
+    import dataclasses
+    stage = registry.implementation(registry.stage(target.kind))
+    private = tuple(str(Path(tmp) / f"{target.kind}-{target.name}-{Path(f).name}") for f in target.files)
+    stage.run(plan, dataclasses.replace(target, files=private), lambda m: None)
+    problems = []
+    for live, fresh in zip(target.files, private):
+        if not Path(live).is_file():
+            problems.append((live, "missing"))
+        elif Path(live).read_bytes() != Path(fresh).read_bytes():
+            problems.append((live, "differs from what its spec and results give now (stale or edited)"))
+    return problems
+
+
+def stale_index(plan) -> list[tuple[str, str]]:
+    index = Path(plan.index_file)
+    if not index.is_file():
+        return [(str(index), "missing")]
+    fresh = registry.implementation(registry.stage("index")).render(plan).encode()
+    return [] if index.read_bytes() == fresh else [(str(index), "differs from what its specs and results give "
+                                                                  "now (stale or edited)")]
+
+
 def outputs(plan, log) -> list[tuple[str, str]]:
     """Regenerate every table and figure of `plan` in a private folder, and the index in memory,
     and compare bytes with the files in paper/: [(file, problem)] for each file that differs or is
     missing (an output that is stale: what it shows changed and it was not regenerated).
     Nothing under paper/ is read for input or written."""
-    import dataclasses
-    from .stages import figure, index, table
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, t in enumerate(sorted(plan.targets.values(), key=lambda t: t.name)):
-            private = tuple(str(Path(tmp) / f"{i}-{Path(f).name}") for f in t.files)
-            (table if t.kind == "table" else figure).run(plan, dataclasses.replace(t, files=private), lambda m: None)
-            for live, fresh in zip(t.files, private):
-                if not Path(live).is_file():
-                    problems.append((live, "missing"))
-                elif Path(live).read_bytes() != Path(fresh).read_bytes():
-                    problems.append((live, "differs from what its spec and results give now (stale or edited)"))
+        for t in sorted(plan.targets.values(), key=lambda t: t.name):
+            problems += stale_files(plan, t, Path(tmp))
             log(f"{t.kind} {t.name}: compared")
-        index_file = Path(plan.index_file)
-        if not index_file.is_file():
-            problems.append((str(index_file), "missing"))
-        elif index_file.read_bytes() != index.render(plan).encode():
-            problems.append((str(index_file), "differs from what its specs and results give now (stale or edited)"))
-    return problems
+    return problems + stale_index(plan)

@@ -458,3 +458,22 @@ def test_every_shown_field_edit_regenerates_what_shows_it_and_never_training(tmp
     assert after.index_key != before.index_key                                  # the index shows it
     moved = {n for n in before.targets if after.targets[n].key != before.targets[n].key}
     assert moved == changed, (what, moved)
+
+
+def test_an_output_read_as_input_is_checked_first(tiny, tmp_path):
+    """What to build 1, generated outputs where they are inputs: the report shows a table, figure or
+    index only if it is byte for byte what its spec and results give now."""
+    from engine.errors import EngineError
+    from engine.report import items
+    from engine.stages import index, table
+    for t in tiny.targets.values():
+        table.run(tiny, t, lambda m: None)
+    index.run(tiny, None, lambda m: None)
+    items.write(tiny, "table", "tiny_table", tmp_path / "ok.html")
+    md = Path(tiny.targets["tiny_table"].files[0])
+    md.write_text(md.read_text().replace("| 0 |", "| 7 |", 1))                 # a hand edit, key kept
+    with pytest.raises(EngineError, match="tiny_table.md differs from what its spec and results give now"):
+        items.write(tiny, "table", "tiny_table", tmp_path / "edited.html")
+    Path(tiny.index_file).write_text(Path(tiny.index_file).read_text() + "\nappended\n")
+    with pytest.raises(EngineError, match="README.md differs"):
+        items.write(tiny, "index", "index", tmp_path / "index.html")

@@ -133,12 +133,29 @@ def subcategory(plan: Plan, kind: str, name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
+def _check_output(plan: Plan, kind: str, name: str) -> None:
+    """A table, figure or index is shown only if it is byte for byte what its spec and results give
+    now (engine/verify.py regenerates it privately): a hand-edited or stale output is refused."""
+    import tempfile
+    from .. import verify
+    if kind == "index":
+        problems = verify.stale_index(plan)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = verify.stale_files(plan, plan.targets[name], Path(tmp))
+    if problems:
+        path, why = problems[0]
+        raise EngineError(f"{path} {why}: run snakemake to regenerate it (or `engine verify --outputs`)")
+
+
 def write(plan: Plan, kind: str, name: str, out: Path) -> None:
     """Write one item (what the report rules run)."""
     from ..store import verify_files, write_bytes_atomic
     from .html import markdown_page
     if kind in ("table", "figure") and getattr(plan.targets.get(name), "kind", None) != kind:
         raise EngineError(f"no {kind} {name!r} at scale {plan.scale}; the specs changed: rerun snakemake")
+    if kind in ("table", "figure", "index"):         # an output read as input: regenerated and compared first
+        _check_output(plan, kind, name)
     if kind == "table":
         src = Path(plan.targets[name].files[0])
         write_bytes_atomic(out, markdown_page(src.read_text(), name).encode())
