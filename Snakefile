@@ -15,6 +15,7 @@ import engine.report.snake as REPORT_RULES
 from engine.errors import EXIT_BAD_INPUT, SpecError, SpecErrors
 from engine.plancache import light_plan
 from engine.stamps import stamp
+from engine.store import check_manifests
 
 SCALE = str(config.get("scale", "default"))
 try:
@@ -24,6 +25,10 @@ try:
     # its planned key, so a stale output reruns even when Snakemake would call it up to date (engine/stamps.py)
     STAMPS = {name: stamp(SCALE, name, t.key, t.files[0]) for name, t in PLAN.targets.items()}
     STAMPS["index"] = stamp(SCALE, "index", PLAN.index_key, PLAN.index_file)
+    # a job manifest (done-marker) that is unsealed, edited or lists a result not stored is removed, so
+    # its job runs again (engine/store.py: check_manifests)
+    for _line in check_manifests(PLAN.jobs.values()):
+        sys.stderr.write(f"warning: {_line}\n")
 except (SpecError, SpecErrors) as _e:
     sys.stderr.write(f"{_e}\n")
     sys.exit(EXIT_BAD_INPUT)

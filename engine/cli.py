@@ -163,9 +163,9 @@ def cmd_run(args) -> int:
     if not main_rank:
         return 0
     if args.manifest:
-        store.write_json_atomic(Path(args.manifest), {"stage": args.stage, "instances": list(args.hashes),
-                                                     "computed": computed, "reused": reused,
-                                                     "seconds": round(time.time() - t0, 2)})
+        store.write_manifest(Path(args.manifest), {"stage": args.stage, "instances": list(args.hashes),
+                                                   "computed": computed, "reused": reused,
+                                                   "seconds": round(time.time() - t0, 2)})
     print(f"{args.stage}: {len(computed)} computed, {len(reused)} reused in {time.time() - t0:.1f}s", file=sys.stderr)
     return 0
 

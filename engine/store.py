@@ -206,10 +206,44 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
         raise
 
 
+def write_manifest(path: Path, record: dict) -> None:
+    """A job manifest (Snakemake's done-marker of a job), sealed like a provenance record."""
+    write_json_atomic(path, {**record, RECORD_DIGEST: record_digest(record)})
+
+
+def manifest_problem(path: Path, stage: str, hashes) -> str | None:
+    """Why a job manifest cannot be trusted (None when it can): unreadable, not sealed or edited,
+    listing other instances than the job's, or listing a result that is not stored complete."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        return f"unreadable ({e.__class__.__name__})"
+    if not isinstance(record, dict) or record.get(RECORD_DIGEST) != record_digest(record):
+        return "not sealed, or edited after it was written"
+    if record.get("stage") != stage or sorted(record.get("instances") or []) != sorted(hashes):
+        return "lists other instances than its job's"
+    gone = [h for h in hashes if not is_complete(stage, h)]
+    return f"lists {stage}/{gone[0]}, which is not stored complete" if gone else None
+
+
+def check_manifests(jobs) -> list[str]:
+    """Remove every job manifest that cannot be trusted (`manifest_problem`), so that Snakemake plans
+    its job again (which reuses the stored results that verify and recomputes the others). Cheap:
+    reads the small manifests and checks that each listed result has its provenance record; the
+    results themselves are verified by their readers. Returns what it removed and why."""
+    removed = []
+    for job in jobs:
+        path = Path(job.manifest)
+        if path.is_file() and (why := manifest_problem(path, job.stage, job.hashes)):
+            path.unlink(missing_ok=True)
+            removed.append(f"{path}: {why}; removed, so its job runs again")
+    return removed
+
+
 def seal_records(results: Path = RESULTS) -> tuple[int, int, list[str]]:
     """Add the record digest to every stored result written before records were sealed, after
-    checking its files and config hash (a result that fails is left as it is, and named).
-    Returns (sealed now, already sealed, failures)."""
+    checking its files and config hash (a result that fails is left as it is, and named), and to
+    every job manifest. Returns (sealed now, already sealed, failures)."""
     done = already = 0
     failed = []
     for d in result_dirs(results):
@@ -225,6 +259,16 @@ def seal_records(results: Path = RESULTS) -> tuple[int, int, list[str]]:
         prov[RECORD_DIGEST] = record_digest(prov)
         write_json_atomic(d / PROVENANCE, prov)
         done += 1
+    for m in sorted((results / "jobs").glob("*/*.json")):        # job manifests written before sealing
+        try:
+            record = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue                                              # the Snakefile removes it
+        if isinstance(record, dict) and RECORD_DIGEST not in record:
+            times = m.stat()
+            write_manifest(m, record)
+            os.utime(m, ns=(times.st_atime_ns, times.st_mtime_ns))   # a done-marker's time is Snakemake's
+            done += 1
     return done, already, failed
 
 

@@ -477,3 +477,24 @@ def test_an_output_read_as_input_is_checked_first(tiny, tmp_path):
     Path(tiny.index_file).write_text(Path(tiny.index_file).read_text() + "\nappended\n")
     with pytest.raises(EngineError, match="README.md differs"):
         items.write(tiny, "index", "index", tmp_path / "index.html")
+
+
+def test_job_manifests_are_sealed_and_checked_at_every_snakemake_start(tiny, capsys):
+    """What to build 1, job manifests: a manifest (Snakemake's done-marker) that is edited, unsealed
+    or lists a result no longer stored is removed when the Snakefile is parsed, so its job runs again."""
+    job = next(j for j in tiny.jobs.values() if j.stage == "finetune")
+    path = job.manifest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert main(["run", "finetune", *job.hashes, "--scale", "smoke", "--manifest", str(path)]) == 0
+    assert store.check_manifests(tiny.jobs.values()) == [] and path.is_file()
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "instances": record["instances"][:1]}))       # edited
+    assert "not sealed, or edited after it was written" in store.check_manifests(tiny.jobs.values())[0]
+    assert not path.exists()
+    legacy = {k: v for k, v in record.items() if k != store.RECORD_DIGEST}
+    path.write_text(json.dumps(legacy))                                                   # written before sealing
+    os.utime(path, (1_000_000, 1_000_000))
+    assert main(["upgrade-store"]) == 0
+    assert path.stat().st_mtime == 1_000_000 and store.check_manifests(tiny.jobs.values()) == []
+    shutil.rmtree(store.result_dir("finetune", job.hashes[0]))                             # a listed result is gone
+    assert f"lists finetune/{job.hashes[0]}, which is not stored complete" in store.check_manifests(tiny.jobs.values())[0]
