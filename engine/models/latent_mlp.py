@@ -10,7 +10,7 @@ from torch import nn
 
 from ..samplers import step_stds
 from ..samplers.gddim import sample_chain
-from .processes import grid
+from .processes import grid, prior_std, vp_abar
 
 
 class ScoreMLP(nn.Module):
@@ -42,7 +42,6 @@ def noise_levels(process, n: int, generator: torch.Generator) -> tuple[torch.Ten
     if process.kind == "ve":
         s = process.sigma_min * (process.sigma_max / process.sigma_min) ** u
         return torch.ones_like(s), s
-    from .processes import vp_abar
     abar = vp_abar(u.clamp_min(1e-3), process.beta_min, process.beta_max)
     return abar.sqrt(), (1.0 - abar).sqrt()
 
@@ -96,7 +95,6 @@ def train(y: torch.Tensor, model_cfg, generator: torch.Generator, log, every: in
 @torch.no_grad()
 def sample(net: ScoreMLP, process, sampler, n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
     """n standardised latents from the sampler's chain on the process's grid (x_T ~ N(0, prior))."""
-    from .processes import prior_std
     a, s = grid(process, sampler.steps, dtype=torch.float32)
     stds = step_stds(sampler, a, s)
     x_T = torch.randn(n, dim, generator=generator) * prior_std(process)

@@ -33,21 +33,36 @@ def _per_run(chk, plan, run, metrics, series) -> float:
     return abs(ys[-1]) - chk.ratio * ref
 
 
-def _samples(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
-    """cell -> {seed: effect}; a cell key is ((axis, value), ...)."""
-    chk = claim.check
+GROUPED = ("trend", "optimum")     # checks judged across an axis, per group of the other axes
+
+
+def _cells(spec, claim) -> tuple[list[str], dict]:
     keys = [a for a in spec.axes if a != "seed"]
-    cells = aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}")
-    if chk.kind not in ("trend", "optimum"):
-        return {tuple(zip(keys, k)): {r.config.seed: _per_run(chk, plan, r, metrics, series) for r in runs}
-                for k, runs in cells.items()}
-    points: dict[tuple, dict] = {}                  # group of the other axes -> seed -> ([x], [y])
+    return keys, aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}")
+
+
+def _points(plan, spec, claim, metrics) -> dict[tuple, dict]:
+    """A trend's or optimum's data: group of the other axes -> seed -> ([axis value], [metric])."""
+    chk = claim.check
+    keys, cells = _cells(spec, claim)
+    points: dict[tuple, dict] = {}
     for k, runs in cells.items():
         rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
         for r in runs:
             xs, ys = points.setdefault(rest, {}).setdefault(r.config.seed, ([], []))
             xs.append(r.field(chk.axis))
             ys.append(float(metrics(plan, r)[chk.metric]))
+    return points
+
+
+def _samples(plan, spec, claim, metrics, series, points=None) -> dict[tuple, dict]:
+    """cell -> {seed: effect}; a cell key is ((axis, value), ...). `points`: a grouped check's data
+    (`_points`), read once by the caller."""
+    chk = claim.check
+    if chk.kind not in GROUPED:
+        keys, cells = _cells(spec, claim)
+        return {tuple(zip(keys, k)): {r.config.seed: _per_run(chk, plan, r, metrics, series) for r in runs}
+                for k, runs in cells.items()}
     effect, need = (spearman, 2) if chk.kind == "trend" else (lambda xs, ys: interior_margin(xs, ys, chk.direction), 3)
     out = {g: {s: effect(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) >= need}
            for g, by_seed in points.items()}
@@ -62,17 +77,18 @@ def interior_margin(xs, ys, direction: str) -> float:
     return min(ends) - min(inner) if direction == "minimum" else max(inner) - max(ends)
 
 
-def argbest(plan, spec, claim, metrics) -> dict[tuple, object]:
-    """Per group of the other axes: the axis value with the best mean of the metric over seeds."""
-    chk = claim.check
-    keys = [a for a in spec.axes if a != "seed"]
-    means: dict[tuple, dict] = {}
-    for k, runs in aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}").items():
-        rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
-        vals = [float(metrics(plan, r)[chk.metric]) for r in runs]
-        means.setdefault(rest, {})[runs[0].field(chk.axis)] = sum(vals) / len(vals)
-    pick = min if chk.direction == "minimum" else max
-    return {g: pick(m, key=m.get) for g, m in means.items()}
+def argbest(points: dict, direction: str) -> dict[tuple, object]:
+    """Per group of the other axes (`_points`): the axis value with the best mean over seeds."""
+    pick = min if direction == "minimum" else max
+    best = {}
+    for g, by_seed in points.items():
+        values: dict = {}
+        for xs, ys in by_seed.values():
+            for x, y in zip(xs, ys):
+                values.setdefault(x, []).append(y)
+        means = {x: sum(v) / len(v) for x, v in values.items()}
+        best[g] = pick(means, key=means.get)
+    return best
 
 
 def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
@@ -121,7 +137,9 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
     """Judge one claim (see the module docstring). `metrics(plan, run) -> {name: value}` and
     `series(plan, run, name) -> (xs, ys)` read the stored results."""
     how, unit, reference, direction, threshold = _describe(claim.check, claim.min_effect)
-    samples = _samples(plan, spec, claim, metrics, series)
+    grouped = claim.check.kind in GROUPED
+    points = _points(plan, spec, claim, metrics) if grouped else None
+    samples = _samples(plan, spec, claim, metrics, series, points)
     cells = []
     for key, by_seed in samples.items():
         iv = t_interval(list(by_seed.values()), LEVEL)
@@ -133,7 +151,6 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
             over_cells.setdefault(seed, []).append(e)
     pooled = t_interval([sum(es) / len(es) for es in over_cells.values()], LEVEL)
 
-    grouped = claim.check.kind in ("trend", "optimum")
     word = "groups" if grouped else "cells"
     count = {v: sum(c["verdict"] == v for c in cells) for v in (HOLDS, FAILS, INCONCLUSIVE)}
     if cells:
@@ -144,7 +161,7 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
     if any(c["n"] < 2 for c in cells):
         evidence.append(f"{sum(c['n'] < 2 for c in cells)} {word} with one seed (no interval)")
     if claim.check.kind == "optimum" and cells:
-        best = argbest(plan, spec, claim, metrics)
+        best = argbest(points, claim.check.direction)
         evidence.append(f"best mean {claim.check.metric} at {claim.check.axis} = "
                         + ", ".join(str(v) for v in best.values()))
     if claim.check.kind == "trend":

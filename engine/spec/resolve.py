@@ -394,10 +394,10 @@ def _check_output_names(header: M.SpecHeader, positions: Positions, file: str) -
 
 
 # ----------------------------------------------------------------------------- scales, sweeps
-def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tuple]]:
+def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, set[tuple]]:
     """The spec's data with the scale's `dotted.path: value` entries set; also returns those paths."""
     data = copy.deepcopy(doc.data)
-    overlaid, overlaid_set = [], set()
+    overlaid: set[tuple] = set()
     positions = dict(doc.positions)
     overlay = doc.header.scales[scale] or {}
     under, done = _PathIndex(positions), _PathIndex()
@@ -407,7 +407,7 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tupl
             raise _error(positions, where, f"overlay key '{dotted}' must be a dotted field path", doc.file)
         parts = tuple(dotted.split("."))
         # an earlier path inside this one, or one this path lies inside (each check by prefix, not a scan)
-        clash = done.first_under(parts) or next((parts[:k] for k in range(1, len(parts)) if parts[:k] in overlaid_set),
+        clash = done.first_under(parts) or next((parts[:k] for k in range(1, len(parts)) if parts[:k] in overlaid),
                                                 None)
         if clash is not None:           # the same field twice, or a field inside one set whole: order would decide
             raise _error(positions, where, f"overlay path '{dotted}' overlaps '{'.'.join(map(str, clash))}' of the same "
@@ -428,8 +428,7 @@ def _apply_overlay(doc: SpecDoc, scale: str) -> tuple[dict, Positions, list[tupl
         if line:
             positions[parts] = line
             under.add(parts)
-        overlaid.append(parts)
-        overlaid_set.add(parts)
+        overlaid.add(parts)
         done.add(parts)
     return data, positions, overlaid
 
@@ -475,10 +474,8 @@ def expand(doc: SpecDoc, scale: str, max_runs: int | None = None) -> ExpandedSpe
         raise SpecError(doc.file, None, "scales", f"spec '{doc.name}' does not support scale '{scale}'")
     data, positions, overlaid = _apply_overlay(doc, scale)
 
-    overlaid_set = set(overlaid)
-
     def error(path: tuple, message: str) -> SpecError:
-        if any(path[:k] in overlaid_set for k in range(1, len(path) + 1)):
+        if any(path[:k] in overlaid for k in range(1, len(path) + 1)):
             message += f" (set by scale '{scale}')"
         return _error(positions, path, message, doc.file)
 

@@ -38,10 +38,10 @@ class Decoder:
         """The weight with the least validation MSE (first of ties)."""
         if self.identity:
             return
-        scores = []
+        y_val, target, scores = x_val @ A.T, x_val.float(), []
         for lam in lambdas:
             self.lam = lam
-            scores.append(float(((self(x_val @ A.T) - x_val.float()) ** 2).mean()))
+            scores.append(float(((self(y_val) - target) ** 2).mean()))
         self.lam = lambdas[min(range(len(scores)), key=scores.__getitem__)]
         log("validation MSE by LASSO weight: " + ", ".join(f"{l:g}: {s:.4g}" for l, s in zip(lambdas, scores))
             + f" -> {self.lam:g}")
