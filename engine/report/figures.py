@@ -86,7 +86,12 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
             ax.fill_between(xs, [m - s for m, s in zip(mu, sd)], [m + s for m, s in zip(mu, sd)],
                             color=ln.get_color(), alpha=0.2, lw=0, step="post" if f.plot == "step" else None)
         if f.plot != "heatmap":
-            ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
+            if f.yscale == "log":
+                ax.set_yscale("log")
+            else:
+                ax.axhline(0.0, color="0.6", lw=0.6, ls=":")
+            if f.xscale == "log":
+                ax.set_xscale("log")
         ax.set_xlabel(f.x.rsplit(".", 1)[-1])
         if f.panel:
             ax.set_title(mpl(f"{f.panel.rsplit('.', 1)[-1]} = {fmt_value(panel)}"), fontsize=10)

@@ -46,7 +46,8 @@ class TableOutput(Strict):
 class FigureOutput(Strict):
     """line/step: y (a metric, mean ± std over seeds) against a run field x, or a series y
     against its own x (a training curve against `epoch`); step draws a staircase, for
-    discontinuities. heatmap: the metric `value` over two run fields x and y."""
+    discontinuities. heatmap: the metric `value` over two run fields x and y. xscale/yscale "log"
+    draw a line or step plot on logarithmic axes (values spanning decades: a time step, a gap)."""
     name: Name
     caption: str = Field("", max_length=2000)
     x: str
@@ -56,6 +57,8 @@ class FigureOutput(Strict):
     where: dict[str, Scalar] = {}
     plot: Literal["line", "step", "heatmap"] = neutral("line")
     value: str | None = neutral(None)
+    xscale: Literal["linear", "log"] = neutral("linear")
+    yscale: Literal["linear", "log"] = neutral("linear")
 
 
 class Outputs(Strict):
