@@ -168,3 +168,15 @@ def test_a_misshapen_matrix_is_refused_with_its_location(tmp_path):
     out = engine_cmd("validate", cwd=project)
     assert out.returncode == 2
     assert "analysis: B must have 4 entries" in out.stderr and "lq_occupation_2d.yaml:" in out.stderr, out.stderr
+
+
+def test_a_run_too_long_to_finish_is_refused_before_it_starts():
+    import yaml
+    from pydantic import ValidationError
+
+    from engine.control.lq_occupation_kind import LQOccupation
+    spec = yaml.safe_load((ROOT / "specs" / "lq_occupation_2d.yaml").read_text())["analysis"]
+    ok = {**spec, "method": "ppo", "dt": 0.001}
+    LQOccupation.model_validate(ok)                      # the default scale's largest run passes
+    with pytest.raises(ValidationError, match="four trainings simulate and replay"):
+        LQOccupation.model_validate({**ok, "iterations": 100_000})

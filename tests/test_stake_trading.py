@@ -181,3 +181,14 @@ def test_valuation_is_a_martingale_iff_kappa_is_zero(kappa):
     assert abs(end.mean() - math.exp(kappa * m.horizon)) < 3 * se
     if kappa > 0:
         assert end.mean() - 1 > 3 * se
+
+
+def test_parity_ranges_that_would_break_the_theory_are_refused():
+    from pydantic import ValidationError
+
+    from engine.staking.stake_parity_kind import StakeParity
+    StakeParity.model_validate({"kind": "stake_parity"})
+    with pytest.raises(ValidationError, match="zero initial gap"):
+        StakeParity.model_validate({"kind": "stake_parity", "gap": [0.0, 0.1]})
+    with pytest.raises(ValidationError, match="must divide the horizon"):
+        StakeParity.model_validate({"kind": "stake_parity", "horizon": 1.0, "dt": 0.07})

@@ -18,7 +18,8 @@ from ..stages import compute_kind
 
 Entry = Annotated[float, Field(ge=-1e3, le=1e3)]
 Matrix = Annotated[list[Entry], Field(min_length=1, max_length=64)]     # row-major (a list of lists is a sweep)
-MAX_STEPS = 2_000_000          # simulated steps per trajectory and iteration, summed over the batch
+MAX_STEPS = 2_000_000          # simulated steps per iteration, summed over the batch
+MAX_WORK = 1_000_000_000       # simulated steps x (1 + PPO epochs) over the run's four trainings
 
 
 class LQOccupation(Strict):
@@ -65,6 +66,11 @@ class LQOccupation(Strict):
             if self.horizon / step * self.batch > MAX_STEPS:
                 raise ValueError(f"horizon / step x batch = {self.horizon / step * self.batch:.0f} simulated "
                                  f"steps per iteration (at most {MAX_STEPS})")
+        passes = 1 + (self.epochs if self.method == "ppo" else 0)
+        work = 2 * sum(self.horizon / step for step in (self.dt, self.ref_dt)) * self.batch * self.iterations * passes
+        if work > MAX_WORK:
+            raise ValueError(f"the run's four trainings simulate and replay {work:.3g} steps (at most {MAX_WORK:.0e}): "
+                             f"fewer iterations, a shorter horizon or a smaller batch")
         return self
 
 

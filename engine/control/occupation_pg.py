@@ -105,7 +105,7 @@ def train(p: lq.LQProblem, variant: str, dt: float, cfg, rng: np.random.Generato
                 gK, gs = _weighted(K, s, x, u, sign * w * (q - p.lam * logp))
             else:
                 adv = q + p.lam * float(np.sum(s) + p.m / 2 * math.log(2 * math.pi * math.e))   # centred: E_pi q = -lam H
-                gK, gs = _ppo(p, K, s, x, u, logp, sign * w * adv, w, cfg, opt)
+                gK, gs = _ppo(p, K, s, x, u, logp, sign * w * adv, sign * w, cfg, opt)
                 K, s = gK, gs
         else:
             soft = ((r - p.lam * logp) * dt).reshape(steps, batch)

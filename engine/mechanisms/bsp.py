@@ -11,7 +11,7 @@ Mechanism (block size k, `unconfirmed` slots u < k, miner-revenue rate theta, bi
 Strict gamma-utility: a coalition-owned bid (a colluding user's, or a fake of value 0) that is included but
 not confirmed costs its owner gamma * (bid - value)^+ (a stand-in for Chung-Shi's hidden cost of deviating).
 Utilities: user (v - p) if confirmed; a confirmed fake pays p at value 0; the miner gets the revenue plus its
-long-run stake term J(delta), delta = revenue - honest revenue on the same bids: +J_up if delta > 0, -J_down
+long-run stake term J(delta), delta = revenue - the honest miner's revenue on the truthful bids: +J_up if delta > 0, -J_down
 if delta < 0, 0 if delta = 0 (engine/mechanisms/stake_urn.py: the share martingale's jump).
 
 Properties, searched exhaustively over a grid of deviations for one profile of values:

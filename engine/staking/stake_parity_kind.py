@@ -41,8 +41,15 @@ class StakeParity(Strict):
             raise ValueError("beta: the discount rate must be > 0")
         if self.target + self.gap[1] >= 1:
             raise ValueError("target + gap must stay below 1 (a share)")
+        if self.gap[0] <= 0:
+            raise ValueError("gap must be > 0 (a zero initial gap has no half-life)")
         if self.dt > self.horizon / 10:
             raise ValueError(f"dt = {self.dt}: at least 10 steps over the horizon {self.horizon}")
+        steps = self.horizon / self.dt
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            raise ValueError(f"dt = {self.dt} must divide the horizon {self.horizon} (the theory is evaluated at the horizon)")
+        if steps * self.paths > 5e8:
+            raise ValueError(f"horizon / dt x paths = {steps * self.paths:.3g} simulated steps (at most 5e8)")
         return self
 
 

@@ -55,6 +55,8 @@ class StakeTrading(Strict):
     def _feasible(self):
         for name in ("beta", "rho", "kappa", "theta", "gamma_buy", "switch", "sell_margin"):
             ordered(name, getattr(self, name))
+        if self.sell_margin[1] >= 1:
+            raise ValueError("sell_margin must stay below 1 (at 1 the switch falls on the horizon itself)")
         if not 0 < self.x0 < self.x_max:
             raise ValueError(f"x0 = {self.x0} must lie inside the grid (0, x_max = {self.x_max})")
         if self.x0 < self.sell_capacity * self.horizon:
