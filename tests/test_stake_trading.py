@@ -192,3 +192,17 @@ def test_parity_ranges_that_would_break_the_theory_are_refused():
         StakeParity.model_validate({"kind": "stake_parity", "gap": [0.0, 0.1]})
     with pytest.raises(ValidationError, match="must divide the horizon"):
         StakeParity.model_validate({"kind": "stake_parity", "horizon": 1.0, "dt": 0.07})
+
+
+@pytest.mark.parametrize("kappa,gamma,theta", [(-0.1, 0.5, 0.5), (-0.05, 0.3, 0.2), (0.05, 0.1, 0.6), (-0.2, 0.05, 0.5)])
+def test_switch_root_against_a_bracketing_root_finder(kappa, gamma, theta):
+    """tau* where the switching function g turns positive, for kappa of either sign, against brentq on g
+    (or no root when g stays negative on a long horizon)."""
+    from scipy.optimize import brentq
+
+    from engine.staking import hjb
+    g = lambda tau: float(hjb.g(tau, kappa, gamma, theta))     # noqa: E731
+    far = 200.0
+    expected = brentq(g, 0.0, far) if g(0.0) < 0 < g(far) else math.inf
+    got = hjb.root(kappa, gamma, theta)
+    assert (got == expected == math.inf) or abs(got - expected) < 1e-9, (got, expected)

@@ -85,8 +85,8 @@ def root(kappa: float, gamma: float, theta: float) -> float:
     if abs(kappa) < 1e-14:
         return (1.0 - theta) / gamma
     ratio = (kappa + gamma) / slope            # e^{kappa tau*}
-    if ratio <= 0 or (kappa < 0 and ratio <= 1):
-        return math.inf                        # kappa < 0: g rises to a negative limit
+    if ratio <= 0 or (kappa < 0 and ratio >= 1):
+        return math.inf                        # kappa < 0: g rises to a limit it never crosses
     return math.log(ratio) / kappa
 
 
