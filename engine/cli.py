@@ -119,7 +119,7 @@ def cmd_run(args) -> int:
             _run_output(mod, plan, t, f"{args.stage} {t.name} ({key}) of {t.spec.name} ({t.spec.doc.file}, "
                                       f"{len(t.spec.runs)} runs)")
         return 0
-    from . import checkpoint, distributed  # (imports torch: not for tables, figures, the index)
+    from . import checkpoint, distributed, eager  # (imports torch: not for tables, figures, the index)
     main_rank = distributed.init() == 0    # under torchrun only rank 0 writes results, manifests and logs
     say = print if main_rank else (lambda *a, **k: None)
     if distributed.world() > 1:
@@ -128,6 +128,8 @@ def cmd_run(args) -> int:
     specs = {s.name: s for s in plan.specs}
     if main_rank:
         _check_upstream(plan, args.hashes)
+    eager.blas_threads(max((plan.instances[h].resources.threads for h in args.hashes if h in plan.instances),
+                           default=2))     # the job's threads for numpy's BLAS, whoever started the job
     for i, h in enumerate(args.hashes, 1):
         inst = plan.instances.get(h)
         if inst is None or inst.stage != args.stage:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checkpoint, identity, registry, store
+from . import checkpoint, eager, identity, registry, store
 from .plan import Instance
 
 # stage kind -> (absolute tolerance, the nondeterministic kernel that needs it). The Gaussian
@@ -177,7 +177,9 @@ def verify(stage: str, h: str, log) -> Report:
     with tempfile.TemporaryDirectory(prefix=f"verify-{h}-") as tmp, \
             tempfile.TemporaryDirectory(prefix=f"verify-{h}-resume-") as resume, checkpoint.private_area(Path(resume)):
         t0 = time.time()
-        registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
+        threads = prov.get("run_config", {}).get("resources", {}).get("threads", 2)
+        with eager.blas_threads(threads):            # as its job had them (engine/eager.py)
+            registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
         report.wall_seconds = time.time() - t0
         report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]), _declared_metrics(prov))
     log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")

@@ -61,9 +61,11 @@ class LQProblem:
         return self.x0_std ** 2 * np.eye(self.n) + np.outer(self.x0_mean, self.x0_mean)
 
 
-def optimum(p: LQProblem) -> tuple[np.ndarray, np.ndarray, float]:
-    """(K*, log-std*, eta*): the optimal exploratory policy and its value."""
-    P, K, _ = newton_kleinman(p.shifted, p.B, p.Q, p.R)
+def optimum(p: LQProblem, K: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(K*, log-std*, eta*): the optimal exploratory policy and its value; K* from the Riccati equation
+    unless the caller has solved it already."""
+    if K is None:
+        _, K, _ = newton_kleinman(p.shifted, p.B, p.Q, p.R)
     logstd = 0.5 * np.log(p.lam / 2 / np.diag(p.R))
     return K, logstd, performance(p, K, logstd)
 
@@ -75,9 +77,13 @@ def value_params(p: LQProblem, K: np.ndarray, logstd: np.ndarray) -> tuple[np.nd
         raise ValueError("the policy's mean gain does not stabilise A - (rho/2) I: its value is -infinity")
     PK = lyapunov(F, p.Q + K.T @ p.R @ K)
     var = np.exp(2 * logstd)
-    entropy = float(np.sum(logstd) + p.m / 2 * math.log(2 * math.pi * math.e))
-    c = (np.trace(p.sigma @ p.sigma.T @ PK) + float(np.sum(np.diag(p.R) * var)) - p.lam * entropy) / p.rho
+    c = (np.trace(p.sigma @ p.sigma.T @ PK) + float(np.sum(np.diag(p.R) * var)) - p.lam * entropy(logstd)) / p.rho
     return PK, float(c)
+
+
+def entropy(logstd: np.ndarray) -> float:
+    """Differential entropy of N(., diag e^{2 logstd}) (the same at every state)."""
+    return float(np.sum(logstd) + len(logstd) / 2 * math.log(2 * math.pi * math.e))
 
 
 def performance(p: LQProblem, K, logstd) -> float:

@@ -13,8 +13,8 @@ from .riccati import newton_kleinman
 def compute(a, seed: int, upstream: dict) -> dict:
     t0 = time.perf_counter()
     p = lq.LQProblem.from_config(a)
-    _, _, iters = newton_kleinman(p.shifted, p.B, p.Q, p.R)
-    _, _, eta_star = lq.optimum(p)
+    _, K_star, iters = newton_kleinman(p.shifted, p.B, p.Q, p.R)
+    _, _, eta_star = lq.optimum(p, K_star)
     K0, s0 = np.zeros((p.m, p.n)), np.full(p.m, a.init_logstd)
     gap0 = eta_star - lq.performance(p, K0, s0)
     ct, dt = f"ct_{a.method}", f"dt_{a.method}"

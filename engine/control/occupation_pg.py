@@ -102,25 +102,21 @@ def train(p: lq.LQProblem, variant: str, dt: float, cfg, rng: np.random.Generato
             q = r + (gamma * vn - v) / dt                       # TD rate: q-function estimate
             w = np.exp(-p.rho * t) * dt / batch                  # occupation-time weights, summed over paths
             if variant == "ct_pg":
-                gK, gs = _weighted(K, s, x, u, sign * w * (q - p.lam * logp))
+                K, s = opt.ascend([K, s], _weighted(K, s, x, u, sign * w * (q - p.lam * logp)))
             else:
-                adv = q + p.lam * float(np.sum(s) + p.m / 2 * math.log(2 * math.pi * math.e))   # centred: E_pi q = -lam H
-                gK, gs = _ppo(p, K, s, x, u, logp, sign * w * adv, sign * w, cfg, opt)
-                K, s = gK, gs
+                adv = q + p.lam * lq.entropy(s)                  # centred: E_pi q = -lam H
+                K, s = _ppo(p, K, s, x, u, logp, sign * w * adv, sign * w, cfg, opt)
         else:
             soft = ((r - p.lam * logp) * dt).reshape(steps, batch)
             if variant == "dt_pg":
                 tail = gamma ** np.arange(steps, 0, -1)[:, None] * lq.value(PK, c, xs[-1])[None, :]
                 to_go = (_discounted_to_go(soft, gamma) + tail).reshape(-1)     # bootstrapped at the horizon
                 disc = gamma ** (t / dt)
-                gK, gs = _weighted(K, s, x, u, sign * disc * (to_go - v) / batch)
+                K, s = opt.ascend([K, s], _weighted(K, s, x, u, sign * disc * (to_go - v) / batch))
             else:
                 delta = (soft.reshape(-1) + gamma * vn - v).reshape(steps, batch)
                 adv = _discounted_to_go(delta, gamma * cfg.gae).reshape(-1)
-                gK, gs = _ppo(p, K, s, x, u, logp, sign * adv / adv.size, None, cfg, opt)
-                K, s = gK, gs
-        if variant.endswith("pg"):
-            K, s = opt.ascend([K, s], [gK, gs])
+                K, s = _ppo(p, K, s, x, u, logp, sign * adv / adv.size, None, cfg, opt)
         try:
             gaps.append(eta_star - lq.performance(p, K, s))
         except ValueError as e:

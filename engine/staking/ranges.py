@@ -10,6 +10,11 @@ Rate = Annotated[float, Field(ge=0, le=1)]
 Range = Annotated[list[Rate], Field(min_length=2, max_length=2)]
 
 
+def draw(rng, r: list[float]) -> float:
+    """One uniform draw from [low, high] (the low end itself when the range is a point)."""
+    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
+
+
 def ordered(name: str, r: list[float]) -> None:
     """Refuse a range whose low end exceeds its high end."""
     if r[0] > r[1]:

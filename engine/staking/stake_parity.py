@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from .ranges import draw
+
 
 def gain(a: float, b: float, beta: float) -> float:
     """The optimal mean-reversion speed k."""
@@ -34,10 +36,6 @@ def riccati(t, a: float, b: float, beta: float, horizon: float, terminal: float 
     lam = (Ap - Am) / b
     R = (terminal - Ap) / (terminal - Am) * np.exp(-lam * (horizon - np.asarray(t, dtype=float)))
     return (Ap - Am * R) / (1.0 - R)
-
-
-def _uniform(rng, r) -> float:
-    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
 
 
 def simulate(e0: float, gains, a: float, b: float, beta: float, s: float, horizon: float, dt: float,
@@ -85,7 +83,7 @@ def _thin(x, y, most: int = 301):
 def compute(c, seed: int, upstream: dict) -> dict:
     t0 = time.perf_counter()
     rng = np.random.default_rng([seed, 7])            # the instance: the same for every risk weight
-    b, beta, s, e0 = _uniform(rng, c.trading_cost), _uniform(rng, c.beta), _uniform(rng, c.noise), _uniform(rng, c.gap)
+    b, beta, s, e0 = draw(rng, c.trading_cost), draw(rng, c.beta), draw(rng, c.noise), draw(rng, c.gap)
     a = c.risk_weight
     k = gain(a, b, beta)
     gains = (k, 0.5 * k, 1.5 * k)

@@ -10,13 +10,10 @@ import time
 import numpy as np
 
 from . import hjb
+from .ranges import draw
 
 REGIME_ORDER = ("buy", "sell", "buy_then_sell")
 VALUATION_ORDER = ("martingale", "submartingale")
-
-
-def _uniform(rng, r) -> float:
-    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
 
 
 def no_switch_gamma(kappa: float, theta: float, tau: float) -> float:
@@ -32,17 +29,17 @@ def draw_market(a, seed: int) -> hjb.Market:
     buy: theta = 1, gamma ~ U(gamma_buy). buy_then_sell: theta ~ U(theta), t*/T ~ U(switch), gamma
     solves g(T - t*) = 0. sell: theta ~ U(theta), gamma = u * (the gamma switching at t = 0), u ~ U(sell_margin)."""
     rng = np.random.default_rng([seed, REGIME_ORDER.index(a.regime), VALUATION_ORDER.index(a.valuation)])
-    beta, rho = _uniform(rng, a.beta), _uniform(rng, a.rho)
-    kappa = _uniform(rng, a.kappa) if a.valuation == "submartingale" else 0.0
+    beta, rho = draw(rng, a.beta), draw(rng, a.rho)
+    kappa = draw(rng, a.kappa) if a.valuation == "submartingale" else 0.0
     T = a.horizon
     if a.regime == "buy":
-        theta, gamma = 1.0, _uniform(rng, a.gamma_buy)
+        theta, gamma = 1.0, draw(rng, a.gamma_buy)
     elif a.regime == "buy_then_sell":
-        theta = _uniform(rng, a.theta)
-        gamma = no_switch_gamma(kappa, theta, (1.0 - _uniform(rng, a.switch)) * T)
+        theta = draw(rng, a.theta)
+        gamma = no_switch_gamma(kappa, theta, (1.0 - draw(rng, a.switch)) * T)
     else:
-        theta = _uniform(rng, a.theta)
-        gamma = _uniform(rng, a.sell_margin) * no_switch_gamma(kappa, theta, T)
+        theta = draw(rng, a.theta)
+        gamma = draw(rng, a.sell_margin) * no_switch_gamma(kappa, theta, T)
     return hjb.Market(beta=beta, rho=rho, mu=kappa + beta - rho, sigma=a.sigma, gamma=gamma, theta=theta,
                       buy=a.buy_capacity, sell=a.sell_capacity, horizon=T)
 
