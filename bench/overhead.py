@@ -77,13 +77,18 @@ def make_handwritten(gen: Path, root: Path) -> int:
                   f"    output: {str(job.manifest)!r}", f"    log: 'logs/{job.stage}/{job.id}.log'",
                   f"    params: hashes={' '.join(job.hashes)!r}", "    threads: 2",
                   "    shell: 'engine run {rule} {params.hashes} > {log}'", ""]
-    for t in plan.targets.values():
-        lines += [f"rule {t.kind}_{t.name}:", f"    input: {list(t.inputs)!r}", f"    output: {list(t.files)!r}",
-                  f"    params: key={t.key!r}", "    shell: 'engine run table {params.key}'", ""]
+    by_spec: dict[str, list] = {}
+    for t in plan.targets.values():                 # one output job per spec, as rules/paper.smk
+        by_spec.setdefault(t.spec.name, []).append(t)
+    for spec, ts in by_spec.items():
+        lines += [f"rule outputs_{spec}:", f"    input: {sorted({i for t in ts for i in t.inputs})!r}",
+                  f"    output: {[f for t in ts for f in t.files]!r}",
+                  f"    params: output_keys={' '.join(t.key for t in ts)!r}",
+                  "    shell: 'engine run outputs {params.output_keys}'", ""]
     lines += ["rule index:", f"    input: {[f for t in plan.targets.values() for f in t.files]!r}",
               f"    output: {plan.index_file!r}", "    shell: 'engine run index'", ""]
     (root / "Snakefile").write_text("\n".join(lines))
-    return len(plan.jobs) + len(plan.targets) + 1
+    return len(plan.jobs) + len(by_spec) + 1
 
 
 def main() -> None:

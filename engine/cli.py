@@ -105,19 +105,19 @@ def cmd_run(args) -> int:
 
     t0 = time.time()
     plan = build_plan(args.scale)
-    mod = registry.implementation(registry.stage(args.stage))
-    if args.stage in ("table", "figure", "index"):
-        if args.stage == "index":
-            _run_output(mod, plan, None, f"index of scale {args.scale}")
-            return 0
-        by_key = {t.key: t for t in plan.targets.values()}
+    if args.stage in ("table", "figure", "outputs"):   # outputs: tables and figures, by key, in one process
+        by_key = {t.key: t for t in plan.targets.values() if args.stage in ("outputs", t.kind)}
         for key in args.hashes:
             if key not in by_key:
                 raise EngineError(f"no {args.stage} with key {key} at scale {args.scale}; the specs changed since "
                                   f"the workflow was planned: rerun snakemake")
             t = by_key[key]
-            _run_output(mod, plan, t, f"{args.stage} {t.name} ({key}) of {t.spec.name} ({t.spec.doc.file}, "
-                                      f"{len(t.spec.runs)} runs)")
+            _run_output(registry.implementation(registry.stage(t.kind)), plan, t,
+                        f"{t.kind} {t.name} ({key}) of {t.spec.name} ({t.spec.doc.file}, {len(t.spec.runs)} runs)")
+        return 0
+    mod = registry.implementation(registry.stage(args.stage))
+    if args.stage == "index":
+        _run_output(mod, plan, None, f"index of scale {args.scale}")
         return 0
     from . import checkpoint, distributed, eager  # (imports torch: not for tables, figures, the index)
     main_rank = distributed.init() == 0    # under torchrun only rank 0 writes results, manifests and logs
@@ -367,8 +367,9 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("-o", "--output")
     sc.set_defaults(fn=cmd_schema)
     r = sub.add_parser("run", help="run stage instances (what Snakemake rules call)")
-    r.add_argument("stage", help="a registered stage kind (engine/stages/*_kind.py)")
-    r.add_argument("hashes", nargs="*", help="instance hashes (table/figure: output keys)")
+    r.add_argument("stage", help="a registered stage kind (engine/stages/*_kind.py), or `outputs`: "
+                                  "tables and figures of any kind, by key")
+    r.add_argument("hashes", nargs="*", help="instance hashes (table/figure/outputs: output keys)")
     r.add_argument("--scale", default="default", choices=SCALES)
     r.add_argument("--manifest", help="write a job manifest here when done")
     r.set_defaults(fn=cmd_run)

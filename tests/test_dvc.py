@@ -116,7 +116,7 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     table = clone / "paper/smoke/tables/gaussian_vp_gap_table.md"
     before = table.read_text()
     table.unlink()
-    assert dry_run_jobs(clone) == {"table": 1, "index": 1, "all": 1}
+    assert dry_run_jobs(clone) == {"outputs": 1, "index": 1, "all": 1}
     snakemake("--config", "scale=smoke", cwd=clone)
     assert table.read_text() == before
     assert digests(clone / "results") == digests(repo / "results")       # no stage instance recomputed

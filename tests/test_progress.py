@@ -64,7 +64,7 @@ def test_logs_progress_status_and_failure_messages(tmp_path):
 
     run = snakemake("--config", "scale=smoke", cwd=project, env={"ENGINE_PROGRESS_SECONDS": "0"})
     logs = job_logs(run.stdout + run.stderr)
-    assert {"finetune", "evaluate", "table", "figure", "index"} <= set(logs), logs
+    assert {"finetune", "evaluate", "outputs_progress_run", "index"} <= set(logs), logs
     for rule, files in logs.items():
         if rule == "all":
             continue
@@ -97,4 +97,4 @@ def test_logs_progress_status_and_failure_messages(tmp_path):
     text = failed.stdout + failed.stderr
     assert re.search(r"engine: error: table progress_table \([0-9a-f]{16}\) of progress_run "
                      r"\(specs/progress_run\.yaml, 2 runs\) failed: ", text), text[-3000:]
-    assert "logs/smoke/table/progress_table.log" in text
+    assert "logs/smoke/outputs/progress_run.log" in text
