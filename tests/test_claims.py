@@ -11,7 +11,8 @@ from scipy import stats as sps
 from engine.report import stats
 from engine.report.claims import evaluate_claim, render_claims
 from engine.spec.claims import Claim, references
-from engine.spec.resolve import expand, load_spec
+from engine.errors import SpecError
+from engine.spec.resolve import expand, load_and_expand, load_spec
 
 from .conftest import ROOT
 
@@ -219,7 +220,7 @@ def test_references():
 def test_repo_spec_claims_still_validate():
     specs = [load_spec(p) for p in sorted((ROOT / "specs").glob("*.yaml"))]
     kinds = {c.check.kind for s in specs for c in s.header.claims}
-    assert kinds == {"curve_narrows", "trend", "compare", "optimum"}
+    assert kinds == {"curve_narrows", "trend", "compare", "optimum", "contrast"}
     narrows = next(c for s in specs for c in s.header.claims if c.check.kind == "curve_narrows")
     assert narrows.check.ratio == 0.75 and narrows.min_effect == 0.0
 
@@ -293,3 +294,43 @@ def test_compare_scale_states_a_ratio():
     assert within["reference"] == "1.25 × swd_full"
     beyond = judge(spec, check, lambda f: {"swd": 1.4 + 0.01 * f["seed"], "swd_full": 1.0})
     assert beyond["verdict"] == FAILS
+
+
+# ----------------------------------------------------------------------------- contrast
+CONTRAST = {"kind": "contrast", "metric": "lc", "axis": "algorithm.variant", "value": "rainbow", "op": ">"}
+VARIANTS = {"dpo": 0.50, "ipo": 0.52, "rainbow": 0.60}
+
+
+def test_contrast_is_paired_by_seed_with_a_cell_per_other_value():
+    spec = fake_spec({"algorithm.variant": list(VARIANTS), "seed": [0, 1, 2]})
+    shift = {0: -0.2, 1: 0.0, 2: 0.2}                 # a seed effect every variant shares: pairing removes it
+    v = judge(spec, CONTRAST, lambda f: {"lc": VARIANTS[f["algorithm.variant"]] + shift[f["seed"]]})
+    assert [c["cell"] for c in v["cells"]] == [{"algorithm.variant vs": "dpo"}, {"algorithm.variant vs": "ipo"}]
+    assert [c["effect"] for c in v["cells"]] == pytest.approx([0.10, 0.08])
+    assert all(c["lo"] == pytest.approx(c["hi"]) for c in v["cells"])     # paired: no spread left
+    assert v["verdict"] == HOLDS and v["effect"] == pytest.approx(0.09)
+    assert "per-seed effects with the claimed sign: 6/6" in v["evidence"]
+    unpaired_noise = {0: 0.1, 1: -0.1, 2: 0.0}
+    noisy = judge(spec, CONTRAST, lambda f: {"lc": VARIANTS[f["algorithm.variant"]]
+                                             + (unpaired_noise[f["seed"]] if f["algorithm.variant"] == "rainbow" else 0)})
+    assert noisy["verdict"] == INCONCLUSIVE and noisy["effect"] == pytest.approx(0.09)
+
+
+def test_contrast_against_a_list_and_the_other_direction():
+    spec = fake_spec({"algorithm.variant": list(VARIANTS), "seed": [0, 1, 2]})
+    values = lambda f: {"lc": VARIANTS[f["algorithm.variant"]] + 0.001 * f["seed"] * (f["algorithm.variant"] == "dpo")}  # noqa: E731
+    only_ipo = judge(spec, {**CONTRAST, "against": ["ipo"]}, values)
+    assert [c["cell"] for c in only_ipo["cells"]] == [{"algorithm.variant vs": "ipo"}]
+    worse = judge(spec, {**CONTRAST, "value": "dpo", "against": ["ipo", "rainbow"]}, values, min_fraction=1.0)
+    assert worse["verdict"] == FAILS and worse["effect"] < 0
+    assert judge(spec, {**CONTRAST, "value": "dpo", "op": "<"}, values)["verdict"] == HOLDS
+    mixed = judge(spec, {**CONTRAST, "value": "ipo"}, values, min_fraction=1.0)   # beats dpo, loses to rainbow
+    assert [c["verdict"] for c in mixed["cells"]] == [HOLDS, FAILS] and mixed["verdict"] == FAILS
+
+
+def test_contrast_values_must_be_run(tmp_path):
+    spec_text = (ROOT / "specs" / "rainbowpo.yaml").read_text().replace("value: rainbow", "value: rainbowpo")
+    (tmp_path / "rainbowpo.yaml").write_text(spec_text)
+    with pytest.raises(SpecError) as e:
+        load_and_expand(tmp_path / "rainbowpo.yaml", "smoke")
+    assert "claims.0.check.value: 'rainbowpo' is not a value of 'algorithm.variant'" in str(e.value)

@@ -8,6 +8,8 @@ for a trend, the groups of the other swept axes), in the metric's units:
   trend             Spearman rho of the metric with the axis, per seed, across the group
   optimum           best end value - best interior value of the axis (minimum; the reverse for a
                     maximum), per seed, across the group: > 0 is an interior optimum
+  contrast          m(axis = value) - m(axis = a) per seed, paired, for each a of `against` (a cell
+                    each), per group of the other axes
 A cell's verdict comes from the t interval of its mean effect over seeds against the threshold
 ±min_effect (stats.verdict). The claim holds when at least min_fraction of its cells hold; it
 does not hold when more than 1 - min_fraction of them do not (so min_fraction is out of reach
@@ -33,7 +35,7 @@ def _per_run(chk, plan, run, metrics, series) -> float:
     return abs(ys[-1]) - chk.ratio * ref
 
 
-GROUPED = ("trend", "optimum")     # checks judged across an axis, per group of the other axes
+GROUPED = ("trend", "optimum", "contrast")     # checks judged across an axis, per group of the other axes
 
 
 def _cells(spec, claim) -> tuple[list[str], dict]:
@@ -63,10 +65,26 @@ def _samples(plan, spec, claim, metrics, series, points=None) -> dict[tuple, dic
         keys, cells = _cells(spec, claim)
         return {tuple(zip(keys, k)): {r.config.seed: _per_run(chk, plan, r, metrics, series) for r in runs}
                 for k, runs in cells.items()}
+    if chk.kind == "contrast":
+        return contrasts(points, chk)
     effect, need = (spearman, 2) if chk.kind == "trend" else (lambda xs, ys: interior_margin(xs, ys, chk.direction), 3)
     out = {g: {s: effect(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) >= need}
            for g, by_seed in points.items()}
     return {g: es for g, es in out.items() if es}      # a group needs two (trend) or three values of the axis
+
+
+def contrasts(points: dict, chk) -> dict[tuple, dict]:
+    """A contrast's cells: (group + (axis vs, a)) -> {seed: m(value) - m(a)}, for the seeds that ran both."""
+    out: dict[tuple, dict] = {}
+    for g, by_seed in points.items():
+        for seed, (xs, ys) in by_seed.items():
+            at = dict(zip(xs, ys))
+            if chk.value not in at:
+                continue
+            for a in chk.against or sorted({x for x in xs if x != chk.value}, key=str):
+                if a in at and a != chk.value:
+                    out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = at[chk.value] - at[a]
+    return out
 
 
 def interior_margin(xs, ys, direction: str) -> float:
@@ -93,7 +111,7 @@ def argbest(points: dict, direction: str) -> dict[tuple, object]:
 
 def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
     """(how, unit, reference, direction, threshold) of a check."""
-    if chk.kind == "compare":
+    if chk.kind in ("compare", "contrast"):
         greater = chk.op == ">"
     else:
         greater = (chk.kind == "trend" and chk.direction == "increasing") or chk.kind == "optimum"
@@ -103,6 +121,11 @@ def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
         left, right = (f"|{chk.left}|", f"|{chk.right}|") if chk.abs else (chk.left, chk.right)
         right = right if chk.scale == 1 else f"{chk.scale:g} × {right}"
         return f"{left} − {right} per run, paired ({claimed})", chk.left, right, direction, threshold
+    if chk.kind == "contrast":
+        others = ", ".join(str(a) for a in chk.against) or "every other value"
+        return (f"{chk.metric} at {chk.axis} = {chk.value} − {chk.metric} at each of {others}, per seed, paired, "
+                f"per group of the other axes ({claimed})", chk.metric, f"{chk.metric} at {chk.axis} = {others}",
+                direction, threshold)
     if chk.kind == "optimum":
         best = "min" if chk.direction == "minimum" else "max"
         how = (f"{best} of {chk.metric} at the two ends of {chk.axis} − {best} inside, per seed, per group of the "
@@ -164,6 +187,12 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
         best = argbest(points, claim.check.direction)
         evidence.append(f"best mean {claim.check.metric} at {claim.check.axis} = "
                         + ", ".join(str(v) for v in best.values()))
+    if claim.check.kind == "contrast":
+        if not cells:
+            evidence.append(f"no runs with {claim.check.axis} = {claim.check.value} and another value on the same seed")
+        effects = [e for es in samples.values() for e in es.values()]
+        agree = sum(e > 0 if direction == "greater" else e < 0 for e in effects)
+        evidence.append(f"per-seed effects with the claimed sign: {agree}/{len(effects)}")
     if claim.check.kind == "trend":
         rhos = [r for effects in samples.values() for r in effects.values()]
         agree = sum(r > 0 if direction == "greater" else r < 0 for r in rhos)

@@ -49,6 +49,20 @@ class OptimumClaim(Strict):
     direction: Literal["minimum", "maximum"]
 
 
+class ContrastClaim(Strict):
+    """Per seed and per group of the other axes, paired (runs that differ only in `axis` share their
+    seed): effect = metric at axis = `value` - metric at axis = a, for each a in `against` (every
+    other value of the axis when empty); each a is a cell. `>` claims effect > min_effect, `<`
+    claims effect < -min_effect. "X beats every other variant": op ">", min_fraction 1."""
+    REFS: ClassVar = (("metric", "metric"), ("axis", "axis"))
+    kind: Literal["contrast"]
+    metric: str
+    axis: str
+    value: Scalar
+    against: list[Scalar] = Field([], max_length=1000)
+    op: Literal["<", ">"]
+
+
 class CurveNarrowsClaim(Strict):
     """Per run, against the pretrained value (epoch 0, the curve's first point):
     effect = |m(last epoch)| - ratio * |m(epoch 0)|, claimed < -min_effect. `ratio` is the
@@ -68,7 +82,8 @@ class CurveBelowPeakClaim(Strict):
     ratio: float = Field(0.5, gt=0, le=1)
 
 
-ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, OptimumClaim, CurveNarrowsClaim, CurveBelowPeakClaim],
+ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, OptimumClaim, ContrastClaim, CurveNarrowsClaim,
+                             CurveBelowPeakClaim],
                        Field(discriminator="kind")]
 
 

@@ -688,6 +688,13 @@ def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
                                  f"{'' if len(values) == 1 else 's'} ({', '.join(sorted(values))}) in the runs this claim "
                                  f"selects at scale '{spec.scale}': a {c.check.kind} check needs an axis swept over "
                                  f"at least {need} values (swept axes: {', '.join(spec.axes) or 'none'})", spec.doc.file)
+                named = [("value",), *(("against", j) for j in range(len(getattr(c.check, "against", ()))))]
+                for field in named if hasattr(c.check, "value") else ():    # a contrast's values must be run
+                    v = c.check.value if field == ("value",) else c.check.against[field[1]]
+                    if repr(v) not in values:
+                        raise _error(positions, base + field, f"{v!r} is not a value of '{name}' in the runs this "
+                                     f"claim selects at scale '{spec.scale}' (values: {', '.join(sorted(values))})",
+                                     spec.doc.file)
             else:
                 _check_name(spec, positions, base + path, name, "metrics" if what == "metric" else "series", runs)
 
