@@ -57,10 +57,13 @@ def win_probability(p: Problem, policy_text: str, ref_text: str, kappa: float = 
     return float(sigmoid(kappa * dc + nu * np.tanh(dl)))
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, iters: int = 100, tol: float = 1e-12) -> np.ndarray:
-    """(theta, phi) maximising the Bernoulli log-likelihood of y ~ sigmoid(theta + phi x), by Newton."""
-    design = np.column_stack([np.ones_like(x), x])
-    w = np.zeros(2)
+def _fit_logistic(x: np.ndarray, y: np.ndarray, group: np.ndarray | None = None, iters: int = 100,
+                  tol: float = 1e-12) -> np.ndarray:
+    """(theta_0, ..., theta_{G-1}, phi) maximising the Bernoulli log-likelihood of
+    y ~ sigmoid(theta_group + phi x), by Newton (one group when `group` is None)."""
+    group = np.zeros(len(x), dtype=int) if group is None else np.asarray(group, dtype=int)
+    design = np.column_stack([group == g for g in range(group.max() + 1)] + [x]).astype(float)
+    w = np.zeros(design.shape[1])
     for _ in range(iters):
         mu = sigmoid(design @ w)
         hessian = design.T @ (design * (mu * (1 - mu))[:, None])
@@ -71,8 +74,20 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, iters: int = 100, tol: float = 1
     return w
 
 
-def length_controlled(probs: np.ndarray, len_diff: np.ndarray, scale: float = 10.0) -> dict:
-    """Raw and length-controlled win rates, and the fitted length coefficient phi."""
+def length_controlled(probs: np.ndarray, len_diff: np.ndarray, scale: float = 10.0,
+                      calibration: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Raw and length-controlled win rates, and the fitted length coefficient phi.
+
+    calibration: (probs, len_diff) of comparisons whose lengths vary at roughly equal quality (the
+    reference model's sampled answers against its greedy ones). They get their own intercept and
+    share phi, as AlpacaEval LC shares structure across models: without them a policy whose
+    answers are all about equally longer leaves theta and phi confounded, and sigmoid(theta) is an
+    extrapolation far outside the data. The rates are the policy's alone."""
     y = np.asarray(probs, dtype=float)
-    theta, phi = _fit_logistic(np.tanh(np.asarray(len_diff, dtype=float) / scale), y)
-    return {"lc_win_rate": float(sigmoid(theta)), "win_rate": float(np.mean(y)), "length_coef": float(phi)}
+    x = np.tanh(np.asarray(len_diff, dtype=float) / scale)
+    group = np.zeros(len(y), dtype=int)
+    if calibration is not None:
+        cy, cx = np.asarray(calibration[0], dtype=float), np.tanh(np.asarray(calibration[1], dtype=float) / scale)
+        y, x, group = np.concatenate([y, cy]), np.concatenate([x, cx]), np.concatenate([group, np.ones(len(cy), int)])
+    w = _fit_logistic(x, y, group)
+    return {"lc_win_rate": float(sigmoid(w[0])), "win_rate": float(np.mean(probs)), "length_coef": float(w[-1])}

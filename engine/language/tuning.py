@@ -139,15 +139,25 @@ def train_policy(sft, tok, pairs: list, alg: dict, base: str, components: tuple[
 
 
 # ----------------------------------------------------------------------------- evaluation
+CALIBRATION_SEED = 0
+
+
+def _judged(problems, answers, ref) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.array([judges.win_probability(p, a, b) for p, a, b in zip(problems, answers, ref)])
+    return probs, np.array([len(a) - len(b) for a, b in zip(answers, ref)], dtype=float)
+
+
 def evaluate(policy, sft, tok, problems, max_new: int) -> dict:
     """Greedy answers of the policy and of the SFT reference on the same prompts, judged by the
-    length-controlled evaluation judge (engine/language/judges.py)."""
+    length-controlled evaluation judge (engine/language/judges.py). The length coefficient is
+    fitted jointly with a calibration set: the SFT model's sampled answers (temperature 1, a fixed
+    seed, the same for every run) against its greedy ones, whose lengths vary at about equal quality."""
     prompts = [p.prompt for p in problems]
     mine = lm.generate(policy, tok, prompts, max_new, 0.0)
     ref = lm.generate(sft, tok, prompts, max_new, 0.0)
-    probs = np.array([judges.win_probability(p, a, b) for p, a, b in zip(problems, mine, ref)])
-    len_diff = np.array([len(a) - len(b) for a, b in zip(mine, ref)], dtype=float)
-    lc = judges.length_controlled(probs, len_diff)
+    sampled = lm.generate(sft, tok, prompts, max_new, 1.0, torch.Generator().manual_seed(CALIBRATION_SEED))
+    probs, len_diff = _judged(problems, mine, ref)
+    lc = judges.length_controlled(probs, len_diff, calibration=_judged(problems, sampled, ref))
     return {"lc_win_rate": float(lc["lc_win_rate"]), "win_rate": float(lc["win_rate"]),
             "length_coef": float(lc["length_coef"]),
             "mean_length": float(np.mean([len(a) for a in mine])),
