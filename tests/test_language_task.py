@@ -188,3 +188,28 @@ def test_length_control_recovers_the_win_rate_at_equal_length():
     assert got["win_rate"] > truth + 0.3
     assert got["lc_win_rate"] == pytest.approx(truth, abs=0.02)
     assert got["length_coef"] == pytest.approx(phi0, abs=0.3)
+
+
+def test_a_calibration_set_identifies_the_length_coefficient_when_the_policy_is_uniformly_longer():
+    """Every policy answer 20 characters longer: on its own data theta and phi are confounded, and
+    the per-run fit lands anywhere on the ridge. A calibration set whose length differences vary (its
+    own intercept, the same phi) pins phi, and sigmoid(theta_policy) comes back. The joint fit is
+    checked against scikit-learn with a group indicator."""
+    rng = np.random.default_rng(2)
+    theta0, theta_c, phi0, scale, n = -0.4, 0.2, 1.5, 10.0, 20_000
+    d_policy = 20.0 + rng.integers(-1, 2, n)                       # 19..21 characters longer
+    d_calib = rng.integers(-30, 31, n).astype(float)
+    mu = lambda th, d: 1 / (1 + np.exp(-(th + phi0 * np.tanh(d / scale))))  # noqa: E731
+    y_policy = (rng.random(n) < mu(theta0, d_policy)).astype(float)
+    y_calib = (rng.random(n) < mu(theta_c, d_calib)).astype(float)
+    got = judges.length_controlled(y_policy, d_policy, scale, calibration=(y_calib, d_calib))
+    assert got["lc_win_rate"] == pytest.approx(1 / (1 + math.exp(-theta0)), abs=0.03)
+    assert got["length_coef"] == pytest.approx(phi0, abs=0.1)
+    assert got["win_rate"] == pytest.approx(y_policy.mean())
+    features = np.column_stack([np.r_[np.ones(n), np.zeros(n)], np.r_[np.zeros(n), np.ones(n)],
+                                np.tanh(np.r_[d_policy, d_calib] / scale)])
+    sk = LogisticRegression(C=1e12, tol=1e-12, max_iter=10_000, fit_intercept=False).fit(features, np.r_[y_policy, y_calib])
+    assert got["length_coef"] == pytest.approx(sk.coef_[0, 2], abs=1e-4)
+    assert got["lc_win_rate"] == pytest.approx(1 / (1 + math.exp(-sk.coef_[0, 0])), abs=1e-4)
+    alone = judges.length_controlled(y_policy, d_policy, scale)          # the per-run fit: off the truth
+    assert abs(alone["lc_win_rate"] - 1 / (1 + math.exp(-theta0))) > 0.05

@@ -81,6 +81,10 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
             mu = [p[1] for p in pts]
             sd = [p[2] for p in pts]
             label = mpl(f"{f.hue.rsplit('.', 1)[-1]} = {fmt_value(hue)}") if f.hue else None
+            if not all(isinstance(x, (int, float)) for x in xs):      # categories (variants): points with bars
+                ax.errorbar([str(x) for x in xs], mu, yerr=sd, fmt="o", ms=4, capsize=3, label=label)
+                plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=7)
+                continue
             style = {"drawstyle": "steps-post"} if f.plot == "step" else {"marker": "o" if len(xs) < 15 else None}
             (ln,) = ax.plot(xs, mu, ms=3, label=label, **style)
             ax.fill_between(xs, [m - s for m, s in zip(mu, sd)], [m + s for m, s in zip(mu, sd)],
