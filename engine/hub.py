@@ -37,6 +37,7 @@ class Need:
     patterns: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     file: bool = False
+    gated: bool = False     # the hub serves it only to accounts that accepted its licence (a token)
 
     @property
     def key(self) -> str:
@@ -64,7 +65,8 @@ def merge_needs(needs) -> list[Need]:
     for n in needs:
         m = merged.get(n.key)
         merged[n.key] = n if m is None else Need(n.id, n.revision, tuple(dict.fromkeys(m.patterns + n.patterns)),
-                                                 tuple(dict.fromkeys(m.required + n.required)), n.file)
+                                                 tuple(dict.fromkeys(m.required + n.required)), n.file,
+                                                 m.gated or n.gated)
     return [merged[k] for k in sorted(merged)]
 
 
@@ -180,6 +182,11 @@ def fetch(needs: list[Need], lock_path: Path = LOCK, commit_of=hub_commit, downl
             continue
         if is_local(need.id):
             log(f"{need.id}: local directory, not pinned")
+            continue
+        if need.gated and not os.environ.get("HF_TOKEN"):
+            problems.append(f"'{need.id}' is gated: accept its licence at https://huggingface.co/{need.id} with "
+                            f"your account, then set HF_TOKEN to one of its access tokens (read from the "
+                            f"environment, never stored)")
             continue
         commit = need.revision if COMMIT.match(need.revision) else commit_of(need.id, need.revision)
         folder = Path(download(need.id, commit, need.patterns))

@@ -92,7 +92,8 @@ def variant_parts(variant: str, chosen: tuple[str, ...] = ()) -> tuple[str, tupl
 
 
 @torch.no_grad()
-def _contextual_phi(ref, chosen: lm.Batch, rejected: lm.Batch, vocab: int) -> torch.Tensor:
+def contextual_phi(ref, chosen: lm.Batch, rejected: lm.Batch, vocab: int) -> torch.Tensor:
+    """phi(x) of each pair (module docstring), divided by its mean over the pairs given."""
     h = (sequence_logps(lm.token_entropy(ref, chosen), chosen.response, True)
          + sequence_logps(lm.token_entropy(ref, rejected), rejected.response, True)) / 2
     phi = -torch.log(h.clamp_min(1e-6) / math.log(vocab))
@@ -116,7 +117,7 @@ def train_policy(sft, tok, pairs: list, alg: dict, base: str, components: tuple[
     rejected = lm.encode(tok, prompts, [r for _, _, r in pairs])
     with torch.no_grad():
         ref_w, ref_l = lm.token_logps(ref, chosen), lm.token_logps(ref, rejected)
-    phi = _contextual_phi(ref, chosen, rejected, len(tok)) if cfg.contextual else torch.ones(len(pairs))
+    phi = contextual_phi(ref, chosen, rejected, len(tok)) if cfg.contextual else torch.ones(len(pairs))
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(policy.parameters(), lr=alg["lr"])
     losses, accs = [], []
