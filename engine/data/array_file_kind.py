@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from ..registry import Kind, register
-from ..spec.base import Strict
+from ..spec.base import ProjectPath, Strict
 
 
 class ArrayFile(Strict):
@@ -22,7 +22,7 @@ class ArrayFile(Strict):
     The split: the last `n_test` samples are held out, the `n_val` before them validate (in file
     order: time order for returns)."""
     kind: Literal["array_file"]
-    path: str = Field(min_length=1, max_length=500)
+    path: ProjectPath
     format: Literal["npy_images", "npy_fields", "csv_returns"]
     shape: list[Annotated[int, Field(ge=1, le=100_000)]] | None = Field(None, min_length=2, max_length=2)  # (h, w) after resizing
     assets: int | None = Field(None, ge=1, le=100_000)
@@ -32,13 +32,6 @@ class ArrayFile(Strict):
     n_test: int = Field(2000, ge=2)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, v: str) -> str:
-        parts = v.replace("\\", "/").split("/")
-        if v.startswith(("/", "~")) or ".." in parts or ":" in v:
-            raise ValueError("path must be relative to the project, without '..'")
-        return v
 
     @model_validator(mode="after")
     def _shape(self):

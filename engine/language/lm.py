@@ -44,7 +44,7 @@ def load(path: Path):
     """(model, tokenizer) from a directory written by `save`, through the Auto classes."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
-    return model, AutoTokenizer.from_pretrained(path)
+    return model, AutoTokenizer.from_pretrained(path, use_safetensors=True)
 
 
 def encode(tok, prompts: list[str], responses: list[str]) -> Batch:

@@ -26,7 +26,7 @@ def load(model_cfg: dict, device):
     """(tokenizer, trainable model, reference model or None for LoRA's adapters-off reference)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = hub.resolve(model_cfg["pretrained"]["id"], model_cfg["pretrained"]["revision"])
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, use_safetensors=True)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     dtype = torch.bfloat16 if model_cfg["precision"] == "bf16" and device.type == "cuda" else torch.float32

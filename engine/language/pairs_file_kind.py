@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..registry import Kind, register
-from ..spec.base import Strict
+from ..spec.base import ProjectPath, Strict
 
 
 class PairsFile(Strict):
     """The last `n_heldout` pairs (file order) are held out: their implicit accuracy is reported."""
     kind: Literal["pairs_file"]
-    path: str = Field(min_length=1, max_length=500)
+    path: ProjectPath
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     n_heldout: int = Field(1000, ge=1, le=10**7)
 
-    @field_validator("path")
-    @classmethod
-    def _relative(cls, v: str) -> str:
-        parts = v.replace("\\", "/").split("/")
-        if v.startswith(("/", "~")) or ".." in parts or ":" in v:
-            raise ValueError("path must be relative to the project, without '..'")
-        return v
 
 
 register(Kind("data", "pairs_file", PairsFile, code="engine.language.pairs_file",

@@ -38,4 +38,4 @@ def save(tok: PreTrainedTokenizerFast, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> PreTrainedTokenizerFast:
-    return AutoTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path, use_safetensors=True)

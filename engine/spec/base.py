@@ -11,7 +11,7 @@ import typing
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -72,6 +72,17 @@ def identity_dump(value: Any) -> Any:
 
 
 HUB_REVISION = r"^[A-Za-z0-9_.\-/]+$"
+
+
+def project_relative(v: str) -> str:
+    """A file the user provides inside the project: a relative path without '..' (a validator)."""
+    parts = v.replace("\\", "/").split("/")
+    if v.startswith(("/", "~")) or ".." in parts or ":" in v:
+        raise ValueError("path must be relative to the project, without '..'")
+    return v
+
+
+ProjectPath = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(project_relative)]
 
 
 class Pretrained(Strict):
