@@ -91,3 +91,45 @@ def test_one_training_step_on_a_tiny_llama(tmp_path, lora):
         assert all(not p.requires_grad for p in ref.parameters())     # against a frozen copy
     m = lm_hub_po.margins(model, ref, tok2, pairs[:3], stats["cfg"], device)
     assert m.shape == (3,) and torch.isfinite(m).all()
+
+
+HUB_SPEC = """name: dp_llama
+title: tiny hub LM
+data: {{kind: pairs_file, path: pairs.jsonl, n_heldout: 2}}
+model: {{kind: causal_lm, pretrained: {{id: ./tiny}}, lora: {{rank: 4, alpha: 8.0, target_modules: [q_proj, v_proj]}},
+        max_length: 64}}
+algorithm: {{kind: preference, variant: dpo+length_norm+sft, steps: 4, batch_size: 4, lr: 1.0e-2}}
+seeds: [0]
+scales: {{smoke: {{}}}}
+outputs: {{tables: [{{name: dp_llama_table, rows: [seed], metrics: [final_loss, heldout_implicit_acc]}}]}}
+{resources}"""
+
+
+@pytest.mark.slow(30)
+def test_two_processes_equal_one(tmp_path, monkeypatch):
+    """The paper-scale stage under torchrun (2 CPU processes, gloo) against one process, same global
+    minibatches: metrics within 1e-4, adapter weights within 1e-3 (float32; summation order only)."""
+    from safetensors.torch import load_file
+
+    from .conftest import copy_project, snakemake
+    tok = tokenizer.build(task.CHARS)
+    for name, res in (("one", ""), ("two", "resources: {threads: 2, mem_mb: 2000, processes: 2}\n")):
+        root = tmp_path / name
+        root.mkdir()
+        copy_project(root, specs=False)
+        (root / "specs").mkdir(exist_ok=True)
+        (root / "specs" / "dp_llama.yaml").write_text(HUB_SPEC.format(resources=res))
+        lm.save(lm.build(ARCH, tok, seed=0), tok, root / "tiny")
+        _pairs_file(root)
+        snakemake("--config", "scale=smoke", cwd=root)
+    monkeypatch.chdir(tmp_path / "one")
+    (h,) = [h for h, i in build_plan("smoke").instances.items() if i.stage == "lm_hub_po"]
+    a, b = (tmp_path / n / "results" / "lm_hub_po" / h for n in ("one", "two"))
+    logs = "".join(p.read_text() for p in (tmp_path / "two" / "logs" / "lm_hub_po").glob("*.log"))
+    assert "data parallel: 2 processes" in logs
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert all(abs(ma[k] - mb[k]) <= 1e-4 for k in ("final_loss", "train_implicit_acc", "heldout_implicit_acc"))
+    wa, wb = (load_file(str(d / "adapter" / "adapter_model.safetensors")) for d in (a, b))
+    assert wa.keys() == wb.keys() and max((wa[k] - wb[k]).abs().max().item() for k in wa) <= 1e-3
+    base = load_file(str(tmp_path / "one" / "tiny" / "model.safetensors"))
+    assert all("lora" in k for k in wa) and len(wa) and base

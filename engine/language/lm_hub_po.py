@@ -22,8 +22,9 @@ from ..stages.common import setup_torch
 from . import lm, pairs_file, tuning
 
 
-def load(model_cfg: dict, device):
-    """(tokenizer, trainable model, reference model or None for LoRA's adapters-off reference)."""
+def load(model_cfg: dict, device, seed: int = 0):
+    """(tokenizer, trainable model, reference model or None for LoRA's adapters-off reference).
+    The adapters' random initialisation is seeded, the same on every rank."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = hub.resolve(model_cfg["pretrained"]["id"], model_cfg["pretrained"]["revision"])
     tok = AutoTokenizer.from_pretrained(path, use_safetensors=True)
@@ -36,6 +37,7 @@ def load(model_cfg: dict, device):
         return tok, model, ref
     from peft import LoraConfig, get_peft_model
     lora = model_cfg["lora"]
+    torch.manual_seed(seed)
     model = get_peft_model(model, LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"],
                                              target_modules=list(lora["target_modules"])))
     return tok, model, None
@@ -117,7 +119,7 @@ def run(instance, out_dir, log) -> dict:
     setup_torch()
     cfg = instance.config
     device = distributed.device()
-    tok, model, ref = load(cfg["model"], device)
+    tok, model, ref = load(cfg["model"], device, cfg["seed"])
     train_pairs, heldout = pairs_file.read(cfg["data"])
     t0 = time.perf_counter()
     stats = train(model, ref, tok, train_pairs, cfg["algorithm"], cfg["model"]["max_length"], cfg["seed"],

@@ -2,7 +2,7 @@
 paper scale), data parallel under torchrun when resources.processes > 1."""
 from ..registry import Metric, StageKind, register
 
-register(StageKind("lm_hub_po", version=1, code="engine.language.lm_hub_po", distributed=True,
+register(StageKind("lm_hub_po", version=2, code="engine.language.lm_hub_po", distributed=True,
                    metrics=lambda cfg, roles: [
                        Metric("final_loss", tol=1e-4, determinism="tolerance", doc="mean loss, last 10 % of steps"),
                        Metric("train_implicit_acc", tol=1e-4, determinism="tolerance"),
