@@ -62,5 +62,5 @@ def graph(cfg) -> list[Node]:
     return [Node("po", "lm_hub_po", own, (), "instance", run_kinds(cfg))]
 
 
-register(Kind("model", "causal_lm", CausalLM, code="engine.language.lm_hub_po", rules=rules, graph=graph,
+register(Kind("model", "causal_lm", CausalLM, version=2, code="engine.language.lm_hub_po", rules=rules, graph=graph,
               traits={"needs": "preference_pairs", "samples": "text", "prompted": True, "hub_needs": hub_needs}))
