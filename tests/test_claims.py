@@ -334,3 +334,13 @@ def test_contrast_values_must_be_run(tmp_path):
     with pytest.raises(SpecError) as e:
         load_and_expand(tmp_path / "rainbowpo.yaml", "smoke")
     assert "claims.0.check.value: 'rainbowpo' is not a value of 'algorithm.variant'" in str(e.value)
+
+
+def test_a_contrast_against_its_own_value_is_refused(tmp_path):
+    text = (ROOT / "specs" / "rainbowpo.yaml").read_text()
+    old = "value: dpo+ref_mix, op: \">\", against: [dpo]"
+    assert old in text
+    (tmp_path / "rainbowpo.yaml").write_text(text.replace(old, "value: dpo+ref_mix, op: \">\", against: [dpo, dpo+ref_mix]"))
+    with pytest.raises(SpecError) as e:
+        load_and_expand(tmp_path / "rainbowpo.yaml", "smoke")
+    assert "claims.3.check.against.1: 'dpo+ref_mix' is the contrast's own value" in str(e.value)

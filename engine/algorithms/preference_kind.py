@@ -30,7 +30,7 @@ class PreferenceAlgorithm(Strict):
     kind: Literal["preference"]
     variant: str
     beta: float = Field(0.1, gt=0, le=1e4)             # on summed log-ratios
-    beta_normalised: float = Field(2.0, gt=0, le=1e4)  # on per-token means (length_norm, simpo, orpo's odds)
+    beta_normalised: float = Field(2.0, gt=0, le=1e4)  # on per-token means (length_norm, simpo)
     link: Literal["hinge", "square", "cauchy"] = "cauchy"
     margin: float = Field(0.5, ge=0, le=100)           # home advantage gamma
     ref_mix: float = Field(0.75, ge=0, le=1)           # alpha: weight of the reference log-ratio

@@ -14,7 +14,8 @@ class Arithmetic(Strict):
     """Problems a + b with a, b uniform in [lo, hi], drawn once from `seed` and split into disjoint
     prompt sets: SFT, preference pairs, validation (the RainbowPO combination is chosen there) and
     test (every reported number). The pretraining corpus has its own `pretrain_texts` problems with
-    random, mostly wrong, answers: it teaches the format, not the arithmetic."""
+    random answers, half of them wrong, drawn over every problem (the test prompts too): it teaches the
+    format, and some arithmetic."""
     kind: Literal["arithmetic"]
     lo: int = Field(0, ge=0, le=10**6)
     hi: int = Field(49, ge=1, le=10**6)

@@ -4,7 +4,9 @@ the run's preference loss (engine/algorithms/preference.py), the paper scale of 
 LoRA adapters (peft) are trained and the reference is the same model with its adapters off; with
 `lora: null` the whole model is trained against a frozen copy. bf16 weights on GPUs. Under torchrun
 each rank computes its share of every global minibatch and the gradients are summed across ranks
-(engine/distributed.py), so N processes follow one process's trajectory up to summation order.
+(engine/distributed.py), so N processes follow one process's trajectory up to summation order, except
+for the two statistics a loss takes over its minibatch: KTO's reference point and the contextual scale's
+mean are each rank's, over its share.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def _to(b: lm.Batch, device) -> lm.Batch:
     return lm.Batch(b.ids.to(device), b.attention.to(device), b.response.to(device))
 
 
-def _logps(model, ref, tok, batch, device, reference: bool):
+def _logps(model, ref, batch, reference: bool):
     """Per-token log-probabilities of the policy, or of the reference (no gradient)."""
     if not reference:
         return lm.token_logps(model, batch)
@@ -63,9 +65,9 @@ def margins(model, ref, tok, pairs, cfg, device, batch_size: int = 8) -> torch.T
             chunk = pairs[i:i + batch_size]
             w = _to(lm.encode(tok, [p for p, _, _ in chunk], [c for _, c, _ in chunk]), device)
             l = _to(lm.encode(tok, [p for p, _, _ in chunk], [r for _, _, r in chunk]), device)
-            _, stats = pair_loss(cfg, _logps(model, ref, tok, w, device, False), w.response,
-                                 _logps(model, ref, tok, l, device, False), l.response,
-                                 _logps(model, ref, tok, w, device, True), _logps(model, ref, tok, l, device, True))
+            _, stats = pair_loss(cfg, _logps(model, ref, w, False), w.response,
+                                 _logps(model, ref, l, False), l.response,
+                                 _logps(model, ref, w, True), _logps(model, ref, l, True))
             out.append(stats["margin"].float().cpu())
     return torch.cat(out)
 
@@ -98,9 +100,9 @@ def train(model, ref, tok, pairs, alg: dict, max_length: int, seed: int, device,
         if cfg.contextual:          # over this rank's share of the minibatch (the miniature: over all pairs)
             with (model.disable_adapter() if ref is None else nullcontext()):
                 phi = tuning.contextual_phi(model if ref is None else ref, w, l, len(tok))
-        loss, stats = pair_loss(cfg, _logps(model, ref, tok, w, device, False), w.response,
-                                _logps(model, ref, tok, l, device, False), l.response,
-                                _logps(model, ref, tok, w, device, True), _logps(model, ref, tok, l, device, True), phi)
+        loss, stats = pair_loss(cfg, _logps(model, ref, w, False), w.response,
+                                _logps(model, ref, l, False), l.response,
+                                _logps(model, ref, w, True), _logps(model, ref, l, True), phi)
         opt.zero_grad()
         loss.float().mean().backward()
         distributed.reduce_gradients(params, weight)

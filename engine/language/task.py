@@ -25,8 +25,9 @@ Data:
   explained with probability explain_prob; pad uniform in [0, max_pad].
 - pretrain_corpus: prompt + response texts whose value is a + b with probability 1/2 and
   otherwise uniform over [2 lo, 2 hi + 1] without a + b; explained with probability 1/2;
-  pad uniform in [0, PRETRAIN_MAX_PAD]. Explanations restate the (possibly wrong) value, so
-  pretraining teaches the format, not the arithmetic.
+  pad uniform in [0, PRETRAIN_MAX_PAD]. Explanations restate the (possibly wrong) value. Half the
+  answers are right and the problems are drawn over the whole range, so pretraining teaches the
+  format and also some of the arithmetic (the evaluation prompts included).
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def _cells(spec, claim) -> tuple[list[str], dict]:
 
 
 def _points(plan, spec, claim, metrics) -> dict[tuple, dict]:
-    """A trend's or optimum's data: group of the other axes -> seed -> ([axis value], [metric])."""
+    """A trend's, optimum's or contrast's data: group of the other axes -> seed -> ([axis value], [metric])."""
     chk = claim.check
     keys, cells = _cells(spec, claim)
     points: dict[tuple, dict] = {}
@@ -174,7 +174,7 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
             over_cells.setdefault(seed, []).append(e)
     pooled = t_interval([sum(es) / len(es) for es in over_cells.values()], LEVEL)
 
-    word = "groups" if grouped else "cells"
+    word = "groups" if grouped and claim.check.kind != "contrast" else "cells"
     count = {v: sum(c["verdict"] == v for c in cells) for v in (HOLDS, FAILS, INCONCLUSIVE)}
     if cells:
         evidence = [f"{count[HOLDS]}/{len(cells)} {word} hold, {count[FAILS]} do not, "

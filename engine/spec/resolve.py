@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from .. import registry
 from ..errors import SpecError, SpecErrors
 from . import models as M
-from .claims import references
+from .claims import ContrastClaim, references
 from . import versions
 from .yamlload import load_yaml
 
@@ -688,13 +688,17 @@ def _check_outputs(spec: ExpandedSpec, positions: Positions) -> None:
                                  f"{'' if len(values) == 1 else 's'} ({', '.join(sorted(values))}) in the runs this claim "
                                  f"selects at scale '{spec.scale}': a {c.check.kind} check needs an axis swept over "
                                  f"at least {need} values (swept axes: {', '.join(spec.axes) or 'none'})", spec.doc.file)
-                named = [("value",), *(("against", j) for j in range(len(getattr(c.check, "against", ()))))]
-                for field in named if hasattr(c.check, "value") else ():    # a contrast's values must be run
-                    v = c.check.value if field == ("value",) else c.check.against[field[1]]
-                    if repr(v) not in values:
-                        raise _error(positions, base + field, f"{v!r} is not a value of '{name}' in the runs this "
-                                     f"claim selects at scale '{spec.scale}' (values: {', '.join(sorted(values))})",
-                                     spec.doc.file)
+                if isinstance(c.check, ContrastClaim):          # its values must be run, and differ
+                    run_values = [r.field(name) for r in runs]
+                    for field, v in [(("value",), c.check.value),
+                                     *((("against", j), a) for j, a in enumerate(c.check.against))]:
+                        if v not in run_values:
+                            raise _error(positions, base + field, f"{v!r} is not a value of '{name}' in the runs "
+                                         f"this claim selects at scale '{spec.scale}' (values: "
+                                         f"{', '.join(sorted(values))})", spec.doc.file)
+                        if field != ("value",) and v == c.check.value:
+                            raise _error(positions, base + field, f"{v!r} is the contrast's own value",
+                                         spec.doc.file)
             else:
                 _check_name(spec, positions, base + path, name, "metrics" if what == "metric" else "series", runs)
 
