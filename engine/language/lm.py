@@ -66,6 +66,12 @@ def encode(tok, prompts: list[str], responses: list[str]) -> Batch:
     return Batch(ids, attention, response)
 
 
+def encode_pairs(tok, pairs) -> tuple[Batch, Batch]:
+    """(chosen, rejected) batches of (prompt, chosen, rejected) triples."""
+    prompts = [p for p, _, _ in pairs]
+    return encode(tok, prompts, [c for _, c, _ in pairs]), encode(tok, prompts, [r for _, _, r in pairs])
+
+
 def token_logps(model, batch: Batch) -> torch.Tensor:
     """[B, T-1]: log p(token t+1 | tokens <= t) (mask it with batch.response)."""
     logits = model(input_ids=batch.ids, attention_mask=batch.attention).logits[:, :-1].float()

@@ -3,19 +3,27 @@ evaluation judge's win probabilities, and the length-controlled win rate (tuning
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from ..stages.common import setup_torch
-from . import lm_pretrain, task, tuning
+from . import task, tuning
 from .samples import save_answer_grid
+
+
+@lru_cache(maxsize=2)
+def _reference(sft_hash: str, max_new: int):
+    """The SFT model, its test prompts and its reference answers: once per job, not once per run
+    (a job evaluates every run of a spec, and they share one SFT model)."""
+    sft, tok, split = tuning.load_sft(sft_hash)
+    return sft, split["test"], tuning.reference(sft, tok, split["test"], max_new)
 
 
 def run(instance, out_dir, log) -> dict:
     setup_torch()
     po_hash, sft_hash = instance.upstream
-    policy, tok, _ = lm_pretrain.load("lm_po", po_hash)
-    sft, _, sft_prov = lm_pretrain.load("lm_sft", sft_hash)
-    problems = tuning.splits(lm_pretrain.data_config(sft_prov["upstream"][0]))["test"]
-    result = tuning.evaluate(policy, sft, tok, problems, instance.config["max_new"])
+    policy, tok, _ = tuning.load_model("lm_po", po_hash)
+    sft, problems, ref_answers = _reference(sft_hash, instance.config["max_new"])
+    result = tuning.evaluate(policy, sft, tok, problems, instance.config["max_new"], ref_answers)
     answers = result.pop("answers")
     (out_dir / "answers.json").write_text(json.dumps(answers[:50], indent=0))
     by_prompt = {p.prompt: p for p in problems}

@@ -57,17 +57,22 @@ def _logps(model, ref, batch, reference: bool):
         return lm.token_logps(model if ref is None else ref, batch)
 
 
+def _encoded(tok, pairs, device) -> tuple[lm.Batch, lm.Batch]:
+    return tuple(_to(b, device) for b in lm.encode_pairs(tok, pairs))
+
+
+def _pair_loss(cfg, model, ref, w: lm.Batch, l: lm.Batch, phi=None):
+    """pair_loss on the policy's and the reference's per-token log-probabilities of a batch of pairs."""
+    return pair_loss(cfg, _logps(model, ref, w, False), w.response, _logps(model, ref, l, False), l.response,
+                     _logps(model, ref, w, True), _logps(model, ref, l, True), phi)
+
+
 def margins(model, ref, tok, pairs, cfg, device, batch_size: int = 8) -> torch.Tensor:
     """The loss's margin u on each pair (no gradient): the implicit preference."""
     out = []
     with torch.no_grad():
         for i in range(0, len(pairs), batch_size):
-            chunk = pairs[i:i + batch_size]
-            w = _to(lm.encode(tok, [p for p, _, _ in chunk], [c for _, c, _ in chunk]), device)
-            l = _to(lm.encode(tok, [p for p, _, _ in chunk], [r for _, _, r in chunk]), device)
-            _, stats = pair_loss(cfg, _logps(model, ref, w, False), w.response,
-                                 _logps(model, ref, l, False), l.response,
-                                 _logps(model, ref, w, True), _logps(model, ref, l, True))
+            _, stats = _pair_loss(cfg, model, ref, *_encoded(tok, pairs[i:i + batch_size], device))
             out.append(stats["margin"].float().cpu())
     return torch.cat(out)
 
@@ -93,16 +98,12 @@ def train(model, ref, tok, pairs, alg: dict, max_length: int, seed: int, device,
     model.train()
     for step in range(alg["steps"]):
         idx, weight = distributed.shard(torch.randint(len(pairs), (alg["batch_size"],), generator=gen).tolist())
-        chunk = [pairs[i] for i in idx]
-        w = _to(lm.encode(tok, [p for p, _, _ in chunk], [c for _, c, _ in chunk]), device)
-        l = _to(lm.encode(tok, [p for p, _, _ in chunk], [r for _, _, r in chunk]), device)
+        w, l = _encoded(tok, [pairs[i] for i in idx], device)
         phi = None
         if cfg.contextual:          # over this rank's share of the minibatch (the miniature: over all pairs)
             with (model.disable_adapter() if ref is None else nullcontext()):
                 phi = tuning.contextual_phi(model if ref is None else ref, w, l, len(tok))
-        loss, stats = pair_loss(cfg, _logps(model, ref, w, False), w.response,
-                                _logps(model, ref, l, False), l.response,
-                                _logps(model, ref, w, True), _logps(model, ref, l, True), phi)
+        loss, stats = _pair_loss(cfg, model, ref, w, l, phi)
         opt.zero_grad()
         loss.float().mean().backward()
         distributed.reduce_gradients(params, weight)

@@ -5,15 +5,15 @@ import json
 
 from .. import store
 from ..stages.common import setup_torch
-from . import lm_pretrain, tuning
+from . import tuning
 
 
 def run(instance, out_dir, log) -> dict:
     setup_torch()
     cfg = instance.config
     sft_hash = instance.upstream[0]
-    sft, tok, sft_prov = lm_pretrain.load("lm_sft", sft_hash)
-    problems = tuning.splits(lm_pretrain.data_config(sft_prov["upstream"][0]))["pairs"]
+    sft, tok, split = tuning.load_sft(sft_hash)
+    problems = split["pairs"]
     pairs = tuning.build_pairs(sft, tok, problems, cfg["pairs"], cfg["max_new"], cfg["seed"])
     stats = tuning.pair_stats(pairs["plain"], {p.prompt: p for p in problems})
     (out_dir / "pairs.json").write_text(json.dumps({"plain": pairs["plain"], "rejection": pairs["rejection"]}))

@@ -6,7 +6,7 @@ import time
 
 from .. import progress, store
 from ..stages.common import setup_torch
-from . import lm, lm_pairs, lm_pretrain, tuning
+from . import lm, lm_pairs, tuning
 
 
 def run(instance, out_dir, log) -> dict:
@@ -18,7 +18,7 @@ def run(instance, out_dir, log) -> dict:
         store.verify_files("lm_select", select[0])
         chosen = tuple(json.loads((store.result_dir("lm_select", select[0]) / "selection.json").read_text())["components"])
     base, components = tuning.variant_parts(alg["variant"], chosen)
-    sft, tok, _ = lm_pretrain.load("lm_sft", sft_hash)
+    sft, tok, _ = tuning.load_model("lm_sft", sft_hash)
     pairs = lm_pairs.load(pairs_hash)["rejection" if "rejection" in components else "plain"]
     log(f"{alg['variant']}: {base} + {', '.join(components) or 'no components'} on {len(pairs)} pairs")
     bar = progress.bar(alg["steps"], "lm_po", unit="step")

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from .. import progress, store
+from .. import progress
 from ..stages.common import setup_torch
 from . import lm, task, tokenizer
 
@@ -31,14 +31,3 @@ def run(instance, out_dir, log) -> dict:
     log(f"pretrained {metrics['params']} parameters on {len(texts)} texts: loss {metrics['pretrain_loss']:.3f}")
     return metrics
 
-
-def load(stage: str, h: str):
-    """(model, tokenizer, provenance) of a stored lm_pretrain / lm_sft / lm_po result, files checked."""
-    prov = store.verify_files(stage, h)
-    model, tok = lm.load(store.result_dir(stage, h) / "model")
-    return model.eval(), tok, prov
-
-
-def data_config(pretrain_hash: str) -> dict:
-    """The data config a pretrained model was made for (its provenance)."""
-    return store.provenance("lm_pretrain", pretrain_hash)["config"]["data"]

@@ -12,15 +12,15 @@ import numpy as np
 from .. import progress
 from ..algorithms.preference_kind import COMPONENTS
 from ..stages.common import setup_torch
-from . import lm_pretrain, tuning
+from . import tuning
 
 
 def run(instance, out_dir, log) -> dict:
     setup_torch()
     cfg = instance.config
     alg = {**cfg["algorithm"], "variant": "dpo"}
-    sft, tok, sft_prov = lm_pretrain.load("lm_sft", instance.upstream[0])
-    split = tuning.splits(lm_pretrain.data_config(sft_prov["upstream"][0]))
+    sft, tok, split = tuning.load_sft(instance.upstream[0])
+    validation = tuning.reference(sft, tok, split["validation"], cfg["max_new"])     # the same for every candidate
     seeds = alg["validation_seeds"]
     pairs = {s: tuning.build_pairs(sft, tok, split["pairs"], cfg["pairs"], cfg["max_new"], s) for s in seeds}
     history, trained = [], 0
@@ -32,7 +32,7 @@ def run(instance, out_dir, log) -> dict:
         for s in seeds:
             data = pairs[s]["rejection" if "rejection" in components else "plain"]
             policy, _ = tuning.train_policy(sft, tok, data, alg, "dpo", components, s)
-            values.append(tuning.evaluate(policy, sft, tok, split["validation"], cfg["max_new"])["lc_win_rate"])
+            values.append(tuning.evaluate(policy, sft, tok, split["validation"], cfg["max_new"], validation)["lc_win_rate"])
             trained += 1
         bar.update(1)
         history.append({"components": list(components), "validation_lc": values})

@@ -8,15 +8,15 @@ import torch
 
 from .. import progress
 from ..stages.common import setup_torch
-from . import lm, lm_pretrain, task, tuning
+from . import lm, task, tuning
 
 
 def run(instance, out_dir, log) -> dict:
     setup_torch()
     sft = instance.config["sft"]
     pretrain = instance.upstream[0]
-    model, tok, _ = lm_pretrain.load("lm_pretrain", pretrain)
-    problems = tuning.splits(lm_pretrain.data_config(pretrain))["sft"]
+    model, tok, _ = tuning.load_model("lm_pretrain", pretrain)
+    problems = tuning.pretrain_splits(pretrain)["sft"]
     rng = np.random.default_rng(sft["seed"])
     responses = [task.sft_answer(p, rng, sft["explain_prob"], sft["error_prob"], sft["max_pad"]) for p in problems]
     bar = progress.bar(sft["steps"], "lm_sft", unit="step")

@@ -20,9 +20,28 @@ import torch
 
 from ..algorithms.preference import PreferenceLoss, pair_loss, sequence_logps
 from ..algorithms.preference_kind import parse_variant
+from .. import store
 from . import judges, lm, task
 
 SPLITS = ("sft", "pairs", "validation", "test")
+
+
+def load_model(stage: str, h: str):
+    """(model, tokenizer, provenance) of a stored lm_pretrain / lm_sft / lm_po result, files checked."""
+    prov = store.verify_files(stage, h)
+    model, tok = lm.load(store.result_dir(stage, h) / "model")
+    return model.eval(), tok, prov
+
+
+def pretrain_splits(pretrain_hash: str) -> dict[str, list]:
+    """The prompt sets of the data a pretrained model was made for (its provenance)."""
+    return splits(store.provenance("lm_pretrain", pretrain_hash)["config"]["data"])
+
+
+def load_sft(h: str):
+    """(SFT model, tokenizer, its data's prompt sets)."""
+    sft, tok, prov = load_model("lm_sft", h)
+    return sft, tok, pretrain_splits(prov["upstream"][0])
 
 
 def splits(data: dict) -> dict[str, list]:
@@ -112,9 +131,7 @@ def train_policy(sft, tok, pairs: list, alg: dict, base: str, components: tuple[
         raise ValueError("no preference pairs to train on")
     cfg = loss_config(alg, components, base)
     policy, ref = copy.deepcopy(sft).train(), sft.eval()
-    prompts = [p for p, _, _ in pairs]
-    chosen = lm.encode(tok, prompts, [c for _, c, _ in pairs])
-    rejected = lm.encode(tok, prompts, [r for _, _, r in pairs])
+    chosen, rejected = lm.encode_pairs(tok, pairs)
     with torch.no_grad():
         ref_w, ref_l = lm.token_logps(ref, chosen), lm.token_logps(ref, rejected)
     phi = contextual_phi(ref, chosen, rejected, len(tok)) if cfg.contextual else torch.ones(len(pairs))
@@ -148,17 +165,26 @@ def _judged(problems, answers, ref) -> tuple[np.ndarray, np.ndarray]:
     return probs, np.array([len(a) - len(b) for a, b in zip(answers, ref)], dtype=float)
 
 
-def evaluate(policy, sft, tok, problems, max_new: int) -> dict:
+def reference(sft, tok, problems, max_new: int) -> dict:
+    """What every evaluation against the SFT model on these prompts shares: its greedy answers, and
+    the calibration set, its sampled answers (temperature 1, a fixed seed) judged against them."""
+    prompts = [p.prompt for p in problems]
+    greedy = lm.generate(sft, tok, prompts, max_new, 0.0)
+    sampled = lm.generate(sft, tok, prompts, max_new, 1.0, torch.Generator().manual_seed(CALIBRATION_SEED))
+    return {"answers": greedy, "calibration": _judged(problems, sampled, greedy)}
+
+
+def evaluate(policy, sft, tok, problems, max_new: int, ref_answers: dict | None = None) -> dict:
     """Greedy answers of the policy and of the SFT reference on the same prompts, judged by the
     length-controlled evaluation judge (engine/language/judges.py). The length coefficient is
-    fitted jointly with a calibration set: the SFT model's sampled answers (temperature 1, a fixed
-    seed, the same for every run) against its greedy ones, whose lengths vary at about equal quality."""
+    fitted jointly with a calibration set (`reference`), whose lengths vary at about equal quality.
+    `ref_answers`: `reference(sft, tok, problems, max_new)`, when the caller has it already."""
     prompts = [p.prompt for p in problems]
     mine = lm.generate(policy, tok, prompts, max_new, 0.0)
-    ref = lm.generate(sft, tok, prompts, max_new, 0.0)
-    sampled = lm.generate(sft, tok, prompts, max_new, 1.0, torch.Generator().manual_seed(CALIBRATION_SEED))
+    shared = ref_answers or reference(sft, tok, problems, max_new)
+    ref = shared["answers"]
     probs, len_diff = _judged(problems, mine, ref)
-    lc = judges.length_controlled(probs, len_diff, calibration=_judged(problems, sampled, ref))
+    lc = judges.length_controlled(probs, len_diff, calibration=shared["calibration"])
     return {"lc_win_rate": float(lc["lc_win_rate"]), "win_rate": float(lc["win_rate"]),
             "length_coef": float(lc["length_coef"]),
             "mean_length": float(np.mean([len(a) for a in mine])),
