@@ -137,3 +137,15 @@ def pair_loss(cfg: PreferenceLoss, pol_w: torch.Tensor, mask_w: torch.Tensor, po
     stats = {"margin": margin.detach(), "implicit_acc": (margin > 0).to(s_pw.dtype).detach(),
              "chosen_reward": (b * (s_pw - s_rw)).detach(), "rejected_reward": (b * (s_pl - s_rl)).detach()}
     return loss, stats
+
+
+def loss_config(alg: dict, components: tuple[str, ...], base: str = "dpo") -> PreferenceLoss:
+    """The loss of a `preference` algorithm block (a dict) for a base and its RainbowPO components:
+    a component's setting is the block's field of the same name, off when it is not named."""
+    normalised = "length_norm" in components or base == "simpo"
+    return PreferenceLoss(
+        loss=base, beta=alg["beta_normalised"] if normalised else alg["beta"],
+        length_norm="length_norm" in components, link=alg["link"] if "link" in components else "sigmoid",
+        margin=alg["margin"] if ("margin" in components or base == "simpo") else 0.0,
+        ref_mix=alg["ref_mix"] if "ref_mix" in components else 1.0, contextual="contextual" in components,
+        sft_weight=alg["sft_weight"] if "sft" in components else 0.0)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from ..algorithms.preference import PreferenceLoss, pair_loss, sequence_logps
+from ..algorithms.preference import PreferenceLoss, loss_config, pair_loss, sequence_logps  # noqa: F401
 from ..algorithms.preference_kind import parse_variant
 from .. import store
 from . import judges, lm, task
@@ -94,16 +94,6 @@ def pair_stats(pairs: list, problems_by_prompt: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- one tuning run
-def loss_config(alg: dict, components: tuple[str, ...], base: str = "dpo") -> PreferenceLoss:
-    normalised = "length_norm" in components or base == "simpo"
-    return PreferenceLoss(
-        loss=base, beta=alg["beta_normalised"] if normalised else alg["beta"],
-        length_norm="length_norm" in components, link=alg["link"] if "link" in components else "sigmoid",
-        margin=alg["margin"] if ("margin" in components or base == "simpo") else 0.0,
-        ref_mix=alg["ref_mix"] if "ref_mix" in components else 1.0, contextual="contextual" in components,
-        sft_weight=alg["sft_weight"] if "sft" in components else 0.0)
-
-
 def variant_parts(variant: str, chosen: tuple[str, ...] = ()) -> tuple[str, tuple[str, ...]]:
     """(base loss, components) of a variant; `rainbow` is dpo with the selected components."""
     base, components = parse_variant(variant)
