@@ -38,10 +38,20 @@ def manifest_path(stage: str, job_id: str) -> Path:
     return RESULTS / "jobs" / stage / f"{job_id}.json"
 
 
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def select_files(scale: str, papers: list[str], paper: str, index_file: str, targets, jobs) -> list[str]:
     """What `snakemake` builds: every output, the index, and every job's manifest (so a spec without
     outputs still runs); with `paper`, only that paper's outputs and jobs (no index: it lists every
-    paper). targets: (paper, files) pairs; jobs: (paper, manifest) pairs."""
+    paper). targets: (paper, files) pairs; jobs: (paper, manifest) pairs. Snakemake's --config reads
+    `paper=2503.11720` as the number 2503.1172, so an id is also matched by its numeric value."""
+    if paper and paper not in papers:
+        paper = next((p for p in papers if _same_number(p, paper)), paper)
     if paper and paper not in papers:
         from .errors import SpecError
         raise SpecError("<command line>", None, "paper", f"no spec of paper '{paper}' at scale {scale} "

@@ -38,5 +38,13 @@ def rules(cfg) -> list[tuple[str, str]]:
     return errors
 
 
+# Where the survey arXiv 2409.11564v2 places it (README, "Algorithm catalogue"): §4 Online Alignment
+# ("PPO, which is online and on-policy"), Table 2's online multi-modal diffusion methods.
+TAXONOMY = {"online": True,
+            "feedback": "reward model (a scalar per sample)",
+            "policy": "on-policy (PPO-clip on the current policy's chains)",
+            "modality": ("vision: digits UNet", "vision-text: SD 1.5", "other: Gaussian vectors"),
+            "section": "§4.5.1 DDPO and DPOK (kl_coef > 0: DPOK's KL-regularised objective, Eq. 26)"}
+
 register(Kind("algorithm", "ddpo", DDPOAlgorithm, code="engine.algorithms.ddpo", rules=rules,
-              traits={"needs": "chains"}))
+              traits={"needs": "chains", "taxonomy": TAXONOMY}))

@@ -41,7 +41,16 @@ def rules(cfg) -> list[tuple[str, str]]:
     return errors
 
 
+# Where the survey arXiv 2409.11564v2 places it (README, "Algorithm catalogue"): MixGRPO (2025) postdates
+# it; GRPO is in Table 2 under online methods, REINFORCE (§4.1.2), on the diffusion MDP of §4.5.1.
+TAXONOMY = {"online": True,
+            "feedback": "reward model (a scalar per sample, normalised in its prompt's group)",
+            "policy": "on-policy (PPO-clip on the current policy's chains)",
+            "modality": ("vision: digits UNet", "vision-text: SD 1.5"),
+            "section": "GRPO in Table 2 (online, REINFORCE, §4.1.2) on §4.5.1's diffusion MDP; "
+                       "MixGRPO itself postdates the survey"}
+
 register(Kind("algorithm", "mixgrpo", MixGRPOAlgorithm, code="engine.algorithms.mixgrpo", rules=rules,
-              traits={"needs": "chains",
+              traits={"needs": "chains", "taxonomy": TAXONOMY,
                       "metrics": (Metric("reward_window", doc="E[r] of the mixed ODE-SDE sampler, final window"),
                                   Metric("reward_window_se", doc="its Monte Carlo standard error"))}))

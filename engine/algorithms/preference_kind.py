@@ -61,5 +61,25 @@ class PreferenceAlgorithm(Strict):
         return v
 
 
+# Where the survey arXiv 2409.11564v2 places it (README, "Algorithm catalogue"): §5 Offline Alignment, each
+# base loss in its own subsection. Offline data are off-policy: the pairs are drawn once from the reference
+# (SFT or pretrained) model, or read from the user's file, never from the policy being trained. Images are
+# tuned with dpo and its components only (Diffusion-DPO: engine/imagepo/graph.py, the stable_diffusion
+# family's rules); the other bases run on text.
+TEXT = ("text: tiny LM", "text: causal LM (paper scale)")
+TAXONOMY = {"online": False,
+            "feedback": "pairwise (chosen, rejected)",
+            "policy": "off-policy (fixed pairs: the reference model's samples, their edits, or a file)",
+            "modality": TEXT + ("vision: digits UNet", "vision-text: SD 1.5 (paper scale)"),
+            "section": "§5.1 Offline DPO",
+            "variants": {       # per base loss: what differs from the above
+                "dpo": {"section": "§5.1 Offline DPO; on images §5.2.1 Diffusion-DPO"},
+                "ipo": {"modality": TEXT, "section": "§5.1.1 IPO"},
+                "simpo": {"modality": TEXT, "section": "§5.1.10 SimPO"},
+                "orpo": {"modality": TEXT, "section": "§5.1.9 ORPO"},
+                "kto": {"modality": TEXT, "section": "§5.1.4 KTO",
+                        "feedback": "binary, unpaired (desirable, undesirable: each pair's two halves here)"},
+                "rainbow": {"modality": TEXT, "section": "§5.1.11 RainbowPO"}}}
+
 register(Kind("algorithm", "preference", PreferenceAlgorithm, code="engine.algorithms.preference",
-              traits={"needs": "pairs"}))
+              traits={"needs": "pairs", "taxonomy": TAXONOMY}))

@@ -1,5 +1,7 @@
 """Model family `unet`: a class-conditional diffusers UNet2DModel pretrained in the DAG on
-the digits (data -> pretrain), judged by a classifier trained in its own stage."""
+the digits (data -> pretrain), judged by a classifier trained in its own stage. Tuned by a
+policy-gradient algorithm (finetune) or, for an algorithm that learns from pairs, offline from
+image pairs (engine/imagepo/graph.py)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -40,7 +42,22 @@ class UNetModel(Strict):
         return v
 
 
+def _from_pairs(cfg) -> bool:
+    return kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"
+
+
+def rules(cfg) -> list[tuple[str, str]]:
+    errors = diffusion_rules(cfg)
+    if not errors and _from_pairs(cfg):
+        from ..imagepo.graph import rules as pair_rules
+        errors = pair_rules(cfg)
+    return errors
+
+
 def graph(cfg) -> list[Node]:
+    if _from_pairs(cfg):                   # offline preference tuning: engine/imagepo/graph.py
+        from ..imagepo.graph import nodes
+        return nodes(cfg)
     uses = run_kinds(cfg)
     nodes = [Node("data", "data", config_slice(cfg, ("data",)), (), "instance"),
              Node("pretrain", "pretrain", config_slice(cfg, ("model",)), ("data",), "instance"),
@@ -54,5 +71,5 @@ def graph(cfg) -> list[Node]:
     return nodes
 
 
-register(Kind("model", "unet", UNetModel, code="engine.models.unet", rules=diffusion_rules, graph=graph,
+register(Kind("model", "unet", UNetModel, code="engine.models.unet", rules=rules, graph=graph,
               traits={"needs": "labelled_images", "samples": "class_images", "prompted": True}))

@@ -7,7 +7,9 @@ Carlo on `evaluation.samples` fixed initial noises with standard errors (*_se; i
 is paired: both policies see the same noises).
 Image families add, from a judge that is not the reward: judge accuracy on the prompted
 class and diversity (mean pairwise distance of judge features within a class), both on
-ODE samples, and before/after sample grids. MixGRPO adds reward_window: the mixed
+ODE samples, and before/after sample grids; with `evaluation.per_prompt` also the fraction of
+prompts improved (prompts_improved). The trained policy is a finetune result, or the result of
+the stage kind the instance's `trained_by` names (offline preference tuning: image_po). MixGRPO adds reward_window: the mixed
 ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
 of decoded ODE samples before and after fine-tuning.
 """
@@ -33,13 +35,14 @@ def _rename(m: dict, suffix: str) -> dict:
 
 def run(instance, out_dir, log: Log) -> dict:
     up = instance.upstream_by_role()
-    ft_prov = store.verify_files("finetune", up["finetune"])
+    trained_by = instance.config.get("trained_by", "finetune")     # the stage kind of the trained policy
+    ft_prov = store.verify_files(trained_by, up["finetune"])
     ft_up = dict(zip(ft_prov.get("roles", []), ft_prov["upstream"]))
     cfg = finetune_config(ft_prov["config"], ft_up)
     ev = instance.config["evaluation"]
     setup_torch()
     gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
-    ft_dir = store.result_dir("finetune", up["finetune"])
+    ft_dir = store.result_dir(trained_by, up["finetune"])
     pre = family(cfg).pretrained(cfg, ft_up, gen())
     ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
     reward = reward_for(cfg, ft_up, ft)
@@ -72,6 +75,8 @@ def run(instance, out_dir, log: Log) -> dict:
             x0, prompts = ode[name]["x0"], ode[name]["prompts"]        # = sample_x0(policy, ode_stds, ...)
             metrics.update(_rename(judge_metrics(judge, x0, prompts), name))
             save_grid(x0, prompts, out_dir / f"samples{name or '_finetuned'}.png")
+        if ev.get("per_prompt"):
+            metrics["prompts_improved"] = prompts_improved(judge, ode[""], ode["_pretrained"])
     log(f"{method}: ode {metrics['reward_ode']:.4f} sde {metrics['reward_sde']:.4f} gap {metrics['gap']:+.4f} "
         f"(pretrained gap {metrics['gap_pretrained']:+.4f}) improvement {metrics['improvement']:+.4f}"
         + (f" judge {metrics['judge_accuracy']:.3f} (pretrained {metrics['judge_accuracy_pretrained']:.3f})"
@@ -92,6 +97,17 @@ def judge_metrics(judge, x0, prompts) -> dict:
                 d = torch.cdist(f, f)
                 dists.append(d.sum() / (len(f) * (len(f) - 1)))
         return {"judge_accuracy": acc, "diversity": torch.stack(dists).mean().item() if dists else 0.0}
+
+
+def prompts_improved(judge, tuned: dict, pretrained: dict) -> float:
+    """The fraction of prompts (classes) whose mean judge log-probability of the prompted class is
+    higher after fine-tuning (both policies sampled from the same noises)."""
+    with torch.no_grad():
+        def per_prompt(s):
+            logp = torch.log_softmax(judge(s["x0"].float().clamp(-1, 1)), 1).gather(1, s["prompts"].view(-1, 1))[:, 0]
+            return {int(c): logp[s["prompts"] == c].mean().item() for c in s["prompts"].unique()}
+        after, before = per_prompt(tuned), per_prompt(pretrained)
+    return sum(after[c] > before[c] for c in after) / len(after)
 
 
 def save_grid(x0, prompts, path, per_class: int = 8, scale: int = 4) -> None:

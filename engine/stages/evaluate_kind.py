@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..registry import Block, Metric, StageKind, register, trait
 from ..rewards.classifier_kind import Classifier
-from ..spec.base import Strict
+from ..spec.base import Strict, neutral
 
 
 class Evaluation(Strict):
@@ -18,6 +18,8 @@ class Evaluation(Strict):
     samples: int = Field(100_000, ge=16, le=100_000_000)
     seed: int = Field(12345, ge=0)
     judge: Classifier = Classifier(arch="mlp", width=128, seed=1)   # image families only
+    # image families: also the fraction of prompts (classes) whose mean judge log-probability rises
+    per_prompt: bool = neutral(False)
 
 
 REWARD = ("reward_ode", "reward_sde", "gap", "improvement", "reward_ode_pretrained", "reward_sde_pretrained",
@@ -28,7 +30,10 @@ JUDGE = ("judge_accuracy", "judge_accuracy_pretrained", "diversity", "diversity_
 
 
 BASE_METRICS = tuple(Metric(n) for n in REWARD + STANDARD_ERRORS)
-JUDGE_METRICS = tuple(Metric(n) for n in JUDGE)
+# declarations may not depend on config values (registry.declared_outputs), so prompts_improved is
+# declared for every judged run and written only where evaluation.per_prompt is set
+JUDGE_METRICS = tuple(Metric(n) for n in JUDGE) + (
+    Metric("prompts_improved", doc="fraction of prompts whose mean judge log p(prompt | x) rises (evaluation.per_prompt)"),)
 
 
 def metrics(cfg, roles) -> list[Metric]:

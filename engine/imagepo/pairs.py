@@ -1,0 +1,150 @@
+"""image_pairs: reward-labelled, rejection-sampled and RPO pairs from the pretrained digits model
+(engine/imagepo/pairs_kind.py says how each set is made).
+
+Writes pairs.safetensors ({set}_chosen, {set}_rejected [n, 1, h, w], {set}_prompts [n], {set}_heldout [n]
+0/1 for set in reward, rejection, rpo), critiques.json (every image's critique and instructions),
+metrics.json, and two grids: samples_edits.png (originals above their edits) and
+samples_reward_pairs.png (chosen above rejected).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import progress, registry, store
+from ..samplers.gddim import sample_chain
+from ..models.classifiers import load_stored
+from ..models.unet import load_pretrained
+from ..models.unet_kind import UNetModel
+from ..rewards.classifier import ClassifierReward
+from ..samplers import step_stds
+from ..stages import data as data_stage
+from ..stages.common import setup_torch
+from . import editor, instructions
+from .critic import ClassStats, Critic
+from .pairs_kind import INSTRUCTIONS, ImagePairs
+
+SETS = ("reward", "rejection", "rpo")
+
+
+def run(instance, out_dir, log) -> dict:
+    up = instance.upstream_by_role()
+    cfg = ImagePairs.model_validate(instance.config["image_pairs"])
+    sampler = registry.kind("sampler", instance.config["sampler"]["kind"]).spec.model_validate(instance.config["sampler"])
+    seed = instance.config["seed"]
+    setup_torch()
+    model = UNetModel.model_validate(store.verify_files("pretrain", up["pretrain"])["config"]["model"])
+    policy = load_pretrained(store.result_dir("pretrain", up["pretrain"]) / "unet", model.pretrain, sampler.steps)
+    policy.requires_grad_(False)
+    d = data_stage.load(up["data"])
+    critic = Critic(load_stored(up["critic"]), ClassStats.measure(d["train_x"], d["train_y"], cfg.faint_quantile))
+    reward = ClassifierReward.from_store(up["reward_model"])
+    judge = ClassifierReward.from_store(up["judge"])
+    g = torch.Generator().manual_seed(seed)
+
+    # K images per prompt instance, from the pretrained model with the run's sampler
+    n_prompts = 10 * cfg.prompts_per_class
+    prompts = torch.arange(n_prompts) % 10
+    stds = step_stds(sampler, policy.a, policy.s)
+    bar = progress.bar(cfg.samples + 2, "image_pairs", unit="pass")
+    images = []
+    with torch.no_grad():
+        for _ in range(cfg.samples):
+            x_T = policy.prior(n_prompts, g)
+            images.append(sample_chain(lambda x, k: policy.eps(x, k, prompts), policy.a, policy.s, stds, x_T, g,
+                                       record=False)["x0"].clamp(-1, 1))
+            bar.update(1)
+    x = torch.stack(images, 1)                                  # [P, K, 1, h, w]
+    r = reward(x.flatten(0, 1), prompts.repeat_interleave(cfg.samples)).view(n_prompts, cfg.samples)
+
+    sets = {"reward": _best_worst(x, r, prompts, torch.ones_like(r, dtype=torch.bool)),
+            "rejection": _best_worst(x, r, prompts, torch.rand(r.shape, generator=g) < torch.exp(
+                (r - r.amax(1, keepdim=True)) / cfg.rejection_beta))}
+    bar.update(1)
+
+    # RPO: critique -> instructions -> edit -> keep the edits the critic scores higher
+    flat, flat_prompts = x.flatten(0, 1), prompts.repeat_interleave(cfg.samples)
+    critiques = critic.critique(flat, flat_prompts)
+    parsed = [instructions.parse(c) for c in critiques]
+    edited = editor.apply(policy, critic, flat, parsed, cfg.redraw_level, cfg.guidance, g).clamp(-1, 1)
+    gain = critic.score(edited, flat_prompts) - critic.score(flat, flat_prompts)
+    accepted = torch.tensor([bool(p) for p in parsed]) & (gain > 0)
+    sets["rpo"] = (edited[accepted], flat[accepted], flat_prompts[accepted])
+    bar.update(1)
+    bar.close()
+
+    available = {k: len(v[2]) for k, v in sets.items()}
+    n = min(available["reward"], available["rpo"])       # equal counts for the comparison of sources
+    if min(n, available["rejection"]) < 2:
+        raise ValueError(f"too few pairs to tune on: {available} (more prompts_per_class or samples)")
+    tensors = {}
+    for name, (chosen, rejected, p) in sets.items():
+        keep = torch.randperm(len(p), generator=g)[:n]      # rejection: at most n
+        m = len(keep)
+        heldout = torch.zeros(m)
+        heldout[:max(1, int(round(cfg.heldout_fraction * m)))] = 1
+        tensors.update({f"{name}_chosen": chosen[keep].contiguous(), f"{name}_rejected": rejected[keep].contiguous(),
+                        f"{name}_prompts": p[keep].contiguous(), f"{name}_heldout": heldout})
+    save_file(tensors, str(out_dir / "pairs.safetensors"))
+
+    r_edit = reward(edited, flat_prompts) - reward(flat, flat_prompts)
+    j_edit = judge(edited, flat_prompts) - judge(flat, flat_prompts)
+    metrics = {"pairs_each": n, "pairs_rejection": min(n, available["rejection"]),
+               **{f"pairs_{k}_available": v for k, v in available.items()},
+               "critiqued_fraction": float(sum(bool(c) for c in critiques) / len(critiques)),
+               "edited_fraction": accepted.float().mean().item(),
+               "reward_pair_gap": _mean(reward(sets["reward"][0], sets["reward"][2])
+                                        - reward(sets["reward"][1], sets["reward"][2])),
+               "rpo_pair_reward_gap": _mean(r_edit[accepted]), "rpo_pair_judge_gap": _mean(j_edit[accepted])}
+    for kind in INSTRUCTIONS:
+        rows = torch.tensor([any(i.kind == kind for i in p) for p in parsed])
+        metrics.update({f"{kind}_count": int(rows.sum()), f"{kind}_accepted": _mean(accepted[rows].float()),
+                        f"{kind}_critic_gain": _mean(gain[rows]), f"{kind}_reward_gain": _mean(r_edit[rows])})
+    (out_dir / "critiques.json").write_text(json.dumps(
+        [{"prompt": int(c), "critique": t, "instructions": [i.text for i in p], "accepted": bool(a)}
+         for c, t, p, a in zip(flat_prompts.tolist(), critiques, parsed, accepted.tolist())], indent=0))
+    _pair_grid(sets["rpo"][1], sets["rpo"][0], out_dir / "samples_edits.png")
+    _pair_grid(sets["reward"][0], sets["reward"][1], out_dir / "samples_reward_pairs.png")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    log(f"{n} pairs per set (available {available}); {metrics['edited_fraction']:.2f} of images edited; "
+        f"edit reward gain {metrics['rpo_pair_reward_gap']:+.3f}")
+    return metrics
+
+
+def _mean(v: torch.Tensor) -> float:
+    return float(v.mean()) if len(v) else 0.0
+
+
+def _best_worst(x, r, prompts, accept):
+    """(chosen, rejected, prompts): best against worst of each prompt's accepted samples (>= 2)."""
+    lo = torch.where(accept, r, math.inf).argmin(1)
+    hi = torch.where(accept, r, -math.inf).argmax(1)
+    ok = (accept.sum(1) >= 2) & (hi != lo)
+    rows = torch.nonzero(ok).flatten()
+    return x[rows, hi[rows]], x[rows, lo[rows]], prompts[rows]
+
+
+def _pair_grid(top, bottom, path, per_class: int = 6, scale: int = 4) -> None:
+    """Up to `per_class` pairs, top above bottom, laid out in pairs of rows."""
+    from PIL import Image
+
+    n = min(len(top), 10 * per_class)
+    size = top.shape[-1] if n else 8
+    cols = 10
+    rows = max(1, math.ceil(n / cols))
+    grid = torch.full((rows * (2 * size + 2), cols * (size + 1)), -1.0)
+    for i in range(n):
+        r0, c0 = (i // cols) * (2 * size + 2), (i % cols) * (size + 1)
+        grid[r0:r0 + size, c0:c0 + size] = top[i, 0]
+        grid[r0 + size + 1:r0 + 2 * size + 1, c0:c0 + size] = bottom[i, 0]
+    arr = ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    Image.fromarray(arr, mode="L").resize((arr.shape[1] * scale, arr.shape[0] * scale), Image.NEAREST).save(path)
+
+
+def load(h: str) -> dict[str, torch.Tensor]:
+    """The tensors of an image_pairs result, after checking its files."""
+    store.verify_files("image_pairs", h)
+    return load_file(str(store.result_dir("image_pairs", h) / "pairs.safetensors"))
