@@ -91,3 +91,58 @@ def save_tiny_sd(path: Path, seed: int = 0) -> Path:
                             safety_checker=None, feature_extractor=None,
                             requires_safety_checker=False).save_pretrained(str(path))
     return path
+
+
+@float32()
+def save_tiny_ip2p(path: Path, seed: int = 0) -> Path:
+    """An InstructPix2Pix pipeline at 16x16 pixels: the tiny SD parts with an 8-channel UNet input
+    (noisy latents + the image's latents) and the Euler ancestral scheduler, as the published one."""
+    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline,
+                           UNet2DConditionModel)
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**text_config(tok)))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=8, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=4, norm_num_groups=8)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 16),
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        latent_channels=4, norm_num_groups=8, sample_size=16)
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    StableDiffusionInstructPix2PixPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
+                                           scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                           requires_safety_checker=False).save_pretrained(str(path))
+    return path
+
+
+VLM_IMAGE_TOKEN = "<image>"
+
+
+@float32()
+def save_tiny_vlm(path: Path, image_size: int = 16, patch_size: int = 8, seed: int = 0) -> Path:
+    """A LLaVA vision-language model (CLIP vision tower, Llama text model) with a character tokenizer
+    and its processor, loadable with AutoProcessor and AutoModelForImageTextToText."""
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, LlavaProcessor)
+
+    from engine.language import tokenizer as chars_tokenizer
+    tok = chars_tokenizer.build(string.ascii_letters + string.digits + " .,;:!?'\"-\n")
+    tok.add_special_tokens({"additional_special_tokens": [VLM_IMAGE_TOKEN]})
+    image_token = tok.convert_tokens_to_ids(VLM_IMAGE_TOKEN)
+    ip = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+    LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=patch_size, vision_feature_select_strategy="default",
+                   image_token=VLM_IMAGE_TOKEN, num_additional_image_tokens=1).save_pretrained(str(path))
+    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=image_size, patch_size=patch_size)
+    cfg = LlavaConfig(vision_config=vision,
+                      text_config=LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                              num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                              max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+                                              eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+                      image_token_index=image_token, vision_feature_select_strategy="default", vision_feature_layer=-1)
+    torch.manual_seed(seed)
+    LlavaForConditionalGeneration(cfg).save_pretrained(str(path))
+    return path

@@ -1,14 +1,17 @@
 """Model family `stable_diffusion`: a pinned hub pipeline with LoRA adapters; no upstream
-stages (the rewards load their own hub models); one (multi-GPU) job per run."""
+stages (the rewards load their own hub models); one (multi-GPU) job per run. Tuned by a
+policy-gradient algorithm (finetune) or, for an algorithm that learns from pairs, offline by
+Diffusion-DPO (sd_dpo) on image pairs: a file the user provides (data `image_pairs_file`) or the
+pairs of RPO's critique -> edit stage (data `rpo_pairs`: sd_rpo_pairs first)."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..registry import Kind, Node, register
-from ..spec.base import Pretrained, Strict
-from .declare import config_slice, diffusion_rules, evaluation_config, run_kinds
+from ..registry import Kind, Node, kind, register
+from ..spec.base import Pretrained, Strict, neutral
+from .declare import config_slice, diffusion_rules, evaluation_config, required, run_kinds
 
 
 class LoRA(Strict):
@@ -33,9 +36,59 @@ class StableDiffusionModel(Strict):
     steps_per_backward: int = Field(1, ge=1, le=10_000)        # memory: trained steps per backward pass
     sample_batch: int = Field(32, ge=1, le=65_536)             # memory: chains per evaluation batch
     decode_batch: int = Field(8, ge=1, le=65_536)              # memory: latents per VAE decode
+    pairs_per_backward: int = neutral(4, ge=1, le=65_536)      # memory: Diffusion-DPO pairs per backward pass
+
+
+TRAINING_ONLY = ("lora", "gradient_checkpointing", "steps_per_backward", "pairs_per_backward")
+
+
+def _from_pairs(cfg) -> bool:
+    return cfg.algorithm is not None and kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"
+
+
+def rules(cfg) -> list[tuple[str, str]]:
+    if not _from_pairs(cfg):
+        return diffusion_rules(cfg)
+    errors = required(cfg, ("data", "sampler", "reward"))      # sampler and reward: the evaluate stage's
+    if errors:
+        return errors
+    if kind("data", cfg.data.kind).traits.get("provides") != "image_pairs":
+        return [("data.kind", f"Diffusion-DPO learns from image pairs (data kind image_pairs_file or rpo_pairs), "
+                              f"not '{cfg.data.kind}'")]
+    if "text_images" not in kind("reward", cfg.reward.kind).traits.get("accepts", ()):
+        return [("reward.kind", f"reward '{cfg.reward.kind}' does not score text-to-image samples")]
+    from ..algorithms.preference_kind import parse_variant
+    base, components = parse_variant(cfg.algorithm.variant)
+    if base == "rainbow":
+        return [("algorithm.variant", "'rainbow' selects components on validation runs, which image pairs "
+                                      "do not have: name the components")]
+    if base != "dpo":
+        return [("algorithm.variant", f"images are tuned with dpo and its components, not '{base}'")]
+    if "rejection" in components:
+        return [("algorithm.variant", "'rejection' resamples pairs from a reward model's scores; image pairs from a "
+                                      "file or from RPO's edits have none: leave it out")]
+    return []
+
+
+def pair_graph(cfg) -> list[Node]:
+    """[pairs stage, when the data kind names one] -> sd_dpo -> evaluate (reading the adapter from sd_dpo)."""
+    uses = run_kinds(cfg)
+    nodes, upstream = [], ()
+    stage = kind("data", cfg.data.kind).traits.get("pairs_stage")
+    if stage:                       # the pretrained pipeline makes the pairs: the training-only fields stay out
+        own = config_slice(cfg, ("data", "model", "sampler", "seed"))
+        own["model"] = {k: v for k, v in own["model"].items() if k not in TRAINING_ONLY}
+        nodes.append(Node("pairs", stage, own, (), "instance"))
+        upstream = ("pairs",)
+    own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "seed"))
+    return nodes + [Node("finetune", "sd_dpo", own, upstream, "instance", uses),
+                    Node("evaluate", "evaluate", {**evaluation_config(cfg), "trained_by": "sd_dpo"}, ("finetune",),
+                         "instance", uses)]
 
 
 def graph(cfg) -> list[Node]:
+    if _from_pairs(cfg):
+        return pair_graph(cfg)
     uses = run_kinds(cfg)
     own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed"))
     return [Node("finetune", "finetune", own, (), "instance", uses),
@@ -56,5 +109,5 @@ def hub_needs(model) -> list:
 
 
 register(Kind("model", "stable_diffusion", StableDiffusionModel, code="engine.models.stable_diffusion",
-              rules=diffusion_rules, graph=graph,
+              rules=rules, graph=graph,
               traits={"needs": "prompts", "samples": "text_images", "prompted": True, "hub_needs": hub_needs}))
