@@ -88,7 +88,6 @@ def apply(policy, critic, x: torch.Tensor, instructions: list[list], level: int,
           generator: torch.Generator) -> torch.Tensor:
     """Each image edited by its list of instructions (engine/imagepo/instructions.Instruction)."""
     out = x.clone()
-    steps = len(policy.a) - 1
     for kind in ORDER:
         rows = [i for i, ins in enumerate(instructions) if any(n.kind == kind for n in ins)]
         if not rows:
@@ -97,7 +96,7 @@ def apply(policy, critic, x: torch.Tensor, instructions: list[list], level: int,
         idx = torch.tensor(rows)
         if kind == "redraw":
             targets = torch.tensor([a["target"] for a in args])
-            levels = torch.tensor([min(steps, level + 2 * a["strong"]) for a in args])
+            levels = torch.tensor([min(len(policy.a) - 1, level + 2 * a["strong"]) for a in args])
             out[idx] = sdedit(policy, critic, out[idx], targets, levels, guidance, generator)
         elif kind == "close":
             out[idx] = close(out[idx])
