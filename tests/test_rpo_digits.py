@@ -199,26 +199,35 @@ def test_parser_on_free_text_and_unknown_findings():
 
 
 def test_pairs_in_the_smoke_store(smoke_store):
-    """The stored pairs: reward and rpo sets of equal count, rejection at most that; every kept RPO edit
-    is scored higher by the critic than its original (recomputed here from the stored critic)."""
+    """The stored pairs: reward and rpo sets of equal count among training and among held-out pairs,
+    rejection at most that; no image of a held-out pair in any training pair; every kept RPO edit scored
+    higher by the critic than its original, its class term not lower (recomputed from the stored critic)."""
+    import contextlib
     from safetensors.torch import load_file
     from engine.models.classifiers import load_stored
-    import contextlib
-    results = smoke_store / "results" / "image_pairs"
-    dirs = sorted(p for p in results.iterdir() if (p / "pairs.safetensors").is_file())
-    assert dirs
-    for d in dirs:
+    from engine.plan import build_plan
+    with contextlib.chdir(smoke_store):
+        plan = build_plan("smoke")
+        hashes = {h for h, i in plan.instances.items() if i.stage == "image_pairs"}
+    assert hashes
+    for h in hashes:
+        d = smoke_store / "results" / "image_pairs" / h
         t = load_file(str(d / "pairs.safetensors"))
         prov = json.loads((d / "provenance.json").read_text())
         roles = dict(zip(prov["roles"], prov["upstream"]))
-        assert len(t["reward_prompts"]) == len(t["rpo_prompts"]) >= len(t["rejection_prompts"]) >= 2
-        for s in ("reward", "rpo", "rejection"):
-            assert 1 <= t[f"{s}_heldout"].sum() < len(t[f"{s}_heldout"])
+        for part in (0, 1):
+            n = {s: int((t[f"{s}_heldout"] == part).sum()) for s in ("reward", "rpo", "rejection")}
+            assert n["reward"] == n["rpo"] >= n["rejection"] and n["reward"] >= 1
+        held = [t[f"{s}_{k}"][t[f"{s}_heldout"] == 1] for s in ("reward", "rpo", "rejection") for k in ("chosen", "rejected")]
+        train = [t[f"{s}_{k}"][t[f"{s}_heldout"] == 0] for s in ("reward", "rpo", "rejection") for k in ("chosen", "rejected")]
+        held, train = torch.cat(held).flatten(1), torch.cat(train).flatten(1)
+        assert torch.cdist(held, train).min() > 0            # no image shared across the split
         with contextlib.chdir(smoke_store):
             net = load_stored(roles["critic"])
             data = load_file(str(smoke_store / "results" / "data" / roles["data"] / "data.safetensors"))
-        q = json.loads(json.dumps(prov["config"]["image_pairs"]))["faint_quantile"]
-        critic = Critic(net, ClassStats.measure(data["train_x"], data["train_y"], q))
-        p = t["rpo_prompts"]
-        assert (critic.score(t["rpo_chosen"], p) > critic.score(t["rpo_rejected"], p)).all()
-        assert not torch.equal(t["rpo_chosen"], t["rpo_rejected"])
+        critic = Critic(net, ClassStats.measure(data["train_x"], data["train_y"], prov["config"]["image_pairs"]["faint_quantile"]))
+        p, w, l = t["rpo_prompts"], t["rpo_chosen"], t["rpo_rejected"]
+        assert (critic.score(w, p) > critic.score(l, p)).all()
+        with torch.no_grad():
+            lp = lambda z: critic.log_probs(z).gather(1, p.view(-1, 1))[:, 0]      # noqa: E731
+            assert (lp(w) >= lp(l)).all()

@@ -108,7 +108,8 @@ def run(instance, out_dir, log) -> dict:
     abar = alphas_cumprod(model.pretrain).float()
     T = model.pretrain.train_timesteps
     g = torch.Generator().manual_seed(seed)
-    phi = contextual_phi(policy, w, c, abar, T, g) if loss_cfg.contextual else None
+    # its own generator: the contextual run shares every minibatch, t and noise with plain dpo
+    phi = contextual_phi(policy, w, c, abar, T, torch.Generator().manual_seed(seed + 1)) if loss_cfg.contextual else None
     opt = torch.optim.Adam(policy.unet.parameters(), lr=alg["lr"])
     losses, accs = [], []
     t0 = time.time()

@@ -2,7 +2,7 @@
 pretrained digits UNet on stored image pairs."""
 from ..registry import Metric, Series, StageKind, register
 
-register(StageKind("image_po", version=1, code="engine.imagepo.image_po",
+register(StageKind("image_po", version=2, code="engine.imagepo.image_po",
                    metrics=lambda cfg, roles: [
                        Metric("final_loss", doc="mean loss, last 10 % of steps"),
                        Metric("train_implicit_acc", doc="implicit reward accuracy on the training minibatches, last 10 %"),

@@ -2,7 +2,8 @@
 (engine/imagepo/pairs_kind.py says how each set is made).
 
 Writes pairs.safetensors ({set}_chosen, {set}_rejected [n, 1, h, w], {set}_prompts [n], {set}_heldout [n]
-0/1 for set in reward, rejection, rpo), critiques.json (every image's critique and instructions),
+0/1 for set in reward, rejection, rpo), critiques.json (every image's critique, the critique of its
+redraw, the instructions carried out and whether the edit was kept),
 metrics.json, and two grids: samples_edits.png (originals above their edits) and
 samples_reward_pairs.png (chosen above rejected).
 """
@@ -65,51 +66,76 @@ def run(instance, out_dir, log) -> dict:
                 (r - r.amax(1, keepdim=True)) / cfg.rejection_beta))}
     bar.update(1)
 
-    # RPO: critique -> instructions -> edit -> keep the edits the critic scores higher
+    # RPO: critique -> instructions -> edit -> keep the edits the critic scores higher. A redraw comes
+    # first; the redrawn image is critiqued again and its own findings give the other instructions.
     flat, flat_prompts = x.flatten(0, 1), prompts.repeat_interleave(cfg.samples)
     critiques = critic.critique(flat, flat_prompts)
     parsed = [instructions.parse(c) for c in critiques]
-    edited = editor.apply(policy, critic, flat, parsed, cfg.redraw_level, cfg.guidance, g).clamp(-1, 1)
-    gain = critic.score(edited, flat_prompts) - critic.score(flat, flat_prompts)
-    accepted = torch.tensor([bool(p) for p in parsed]) & (gain > 0)
-    sets["rpo"] = (edited[accepted], flat[accepted], flat_prompts[accepted])
+    redraw = [[i for i in p if i.kind == "redraw"] for p in parsed]
+    redrawn = editor.apply(policy, critic, flat, redraw, cfg.redraw_level, cfg.guidance, g).clamp(-1, 1)
+    rows = [i for i, p in enumerate(redraw) if p]
+    second = dict(zip(rows, critic.critique(redrawn[rows], flat_prompts[rows]) if rows else []))
+    touch = [[i for i in instructions.parse(second[k]) if i.kind != "redraw"] if k in second
+             else [i for i in p if i.kind != "redraw"] for k, p in enumerate(parsed)]
+    edited = editor.apply(None, critic, redrawn, touch, cfg.redraw_level, cfg.guidance, g).clamp(-1, 1)
+    accepted = torch.tensor([bool(p) for p in parsed]) & _better(critic, edited, flat, flat_prompts)
+    sets["rpo"] = (edited[accepted], flat[accepted], flat_prompts[accepted],
+                   torch.nonzero(accepted).flatten() // cfg.samples)
     bar.update(1)
     bar.close()
 
+    # held-out prompt instances, shared by every set: no image of a held-out pair is in a training pair
+    held = torch.zeros(n_prompts, dtype=torch.bool)
+    held[torch.randperm(n_prompts, generator=g)[:max(1, int(round(cfg.heldout_fraction * n_prompts)))]] = True
     available = {k: len(v[2]) for k, v in sets.items()}
-    n = min(available["reward"], available["rpo"])       # equal counts for the comparison of sources
-    if min(n, available["rejection"]) < 2:
-        raise ValueError(f"too few pairs to tune on: {available} (more prompts_per_class or samples)")
-    tensors = {}
-    for name, (chosen, rejected, p) in sets.items():
-        keep = torch.randperm(len(p), generator=g)[:n]      # rejection: at most n
-        m = len(keep)
-        heldout = torch.zeros(m)
-        heldout[:max(1, int(round(cfg.heldout_fraction * m)))] = 1
-        tensors.update({f"{name}_chosen": chosen[keep].contiguous(), f"{name}_rejected": rejected[keep].contiguous(),
-                        f"{name}_prompts": p[keep].contiguous(), f"{name}_heldout": heldout})
+    tensors, counts = {}, {}
+    for part in (False, True):                       # equal reward and rpo counts in training and held out
+        n = min(int((held[sets[k][3]] == part).sum()) for k in ("reward", "rpo"))
+        if n < 1:
+            raise ValueError(f"too few pairs to tune on: {available} (more prompts_per_class or samples)")
+        for name, (chosen, rejected, p, inst) in sets.items():
+            mine = torch.nonzero(held[inst] == part).flatten()
+            keep = mine[torch.randperm(len(mine), generator=g)[:n]]      # rejection: at most n
+            for key, v in (("chosen", chosen), ("rejected", rejected), ("prompts", p)):
+                tensors.setdefault(f"{name}_{key}", []).append(v[keep])
+            tensors.setdefault(f"{name}_heldout", []).append(torch.full((len(keep),), float(part)))
+            counts[name] = counts.get(name, 0) + len(keep)
+    tensors = {k: torch.cat(v).contiguous() for k, v in tensors.items()}
     save_file(tensors, str(out_dir / "pairs.safetensors"))
 
+    gain = critic.score(edited, flat_prompts) - critic.score(flat, flat_prompts)
     r_edit = reward(edited, flat_prompts) - reward(flat, flat_prompts)
     j_edit = judge(edited, flat_prompts) - judge(flat, flat_prompts)
-    metrics = {"pairs_each": n, "pairs_rejection": min(n, available["rejection"]),
+    metrics = {"pairs_each": counts["reward"], "pairs_rejection": counts["rejection"],
                **{f"pairs_{k}_available": v for k, v in available.items()},
                "critiqued_fraction": float(sum(bool(c) for c in critiques) / len(critiques)),
                "edited_fraction": accepted.float().mean().item(),
                "reward_pair_gap": _mean(reward(sets["reward"][0], sets["reward"][2])
                                         - reward(sets["reward"][1], sets["reward"][2])),
-               "rpo_pair_reward_gap": _mean(r_edit[accepted]), "rpo_pair_judge_gap": _mean(j_edit[accepted])}
-    for kind in INSTRUCTIONS:
-        rows = torch.tensor([any(i.kind == kind for i in p) for p in parsed])
-        metrics.update({f"{kind}_count": int(rows.sum()), f"{kind}_accepted": _mean(accepted[rows].float()),
-                        f"{kind}_critic_gain": _mean(gain[rows]), f"{kind}_reward_gain": _mean(r_edit[rows])})
+               "rpo_pair_reward_gap": _mean(r_edit[accepted]), "rpo_pair_judge_gap": _mean(j_edit[accepted]),
+               "rpo_pair_critic_gap": _mean(gain[accepted])}
+    for kind in INSTRUCTIONS:          # each kind alone, on the originals whose critique asks for it
+        rows = [i for i, p in enumerate(parsed) if any(n.kind == kind for n in p)]
+        if rows:
+            alone = redrawn[rows] if kind == "redraw" else editor.apply(
+                None, critic, flat[rows], [[n for n in parsed[i] if n.kind == kind] for i in rows], 0, 0.0, g)
+            before, c = flat[rows], flat_prompts[rows]
+            ok = _better(critic, alone, before, c).float()
+            d_critic = critic.score(alone, c) - critic.score(before, c)
+            d_reward = reward(alone, c) - reward(before, c)
+        else:
+            ok = d_critic = d_reward = torch.zeros(0)
+        metrics.update({f"{kind}_count": len(rows), f"{kind}_accepted": _mean(ok),
+                        f"{kind}_critic_gain": _mean(d_critic), f"{kind}_reward_gain": _mean(d_reward)})
     (out_dir / "critiques.json").write_text(json.dumps(
-        [{"prompt": int(c), "critique": t, "instructions": [i.text for i in p], "accepted": bool(a)}
-         for c, t, p, a in zip(flat_prompts.tolist(), critiques, parsed, accepted.tolist())], indent=0))
+        [{"prompt": int(c), "critique": t, "instructions": [i.text for i in p + q], "accepted": bool(a),
+          **({"critique_after_redraw": second[k]} if k in second else {})}
+         for k, (c, t, p, q, a) in enumerate(zip(flat_prompts.tolist(), critiques, redraw, touch, accepted.tolist()))],
+        indent=0))
     _pair_grid(sets["rpo"][1], sets["rpo"][0], out_dir / "samples_edits.png")
     _pair_grid(sets["reward"][0], sets["reward"][1], out_dir / "samples_reward_pairs.png")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
-    log(f"{n} pairs per set (available {available}); {metrics['edited_fraction']:.2f} of images edited; "
+    log(f"{counts} pairs (available {available}); {metrics['edited_fraction']:.2f} of images edited; "
         f"edit reward gain {metrics['rpo_pair_reward_gap']:+.3f}")
     return metrics
 
@@ -119,12 +145,21 @@ def _mean(v: torch.Tensor) -> float:
 
 
 def _best_worst(x, r, prompts, accept):
-    """(chosen, rejected, prompts): best against worst of each prompt's accepted samples (>= 2)."""
+    """(chosen, rejected, prompts, prompt instance): best against worst of each prompt instance's
+    accepted samples (>= 2)."""
     lo = torch.where(accept, r, math.inf).argmin(1)
     hi = torch.where(accept, r, -math.inf).argmax(1)
     ok = (accept.sum(1) >= 2) & (hi != lo)
     rows = torch.nonzero(ok).flatten()
-    return x[rows, hi[rows]], x[rows, lo[rows]], prompts[rows]
+    return x[rows, hi[rows]], x[rows, lo[rows]], prompts[rows], rows
+
+
+def _better(critic, edited, original, prompts) -> torch.Tensor:
+    """An edit counts when the critic scores it higher and its class term does not fall (removing a
+    flagged defect alone must not buy an edit that makes the digit less like its class)."""
+    with torch.no_grad():
+        logp = lambda z: critic.log_probs(z).gather(1, prompts.view(-1, 1))[:, 0]      # noqa: E731
+        return (critic.score(edited, prompts) > critic.score(original, prompts)) & (logp(edited) >= logp(original))
 
 
 def _pair_grid(top, bottom, path, per_class: int = 6, scale: int = 4) -> None:

@@ -9,13 +9,17 @@ three pair sets from the same images:
 - rejection: RSO: each sample is accepted with probability exp((r - max r) / rejection_beta), then
   best against worst among the accepted (RainbowPO's rejection-sampling component);
 - rpo: the critic (a third classifier, `critic`) critiques every image, the parser turns the critique into
-  edit instructions, the editor carries them out (SDEdit toward the prompt at grid level `redraw_level`
-  with critic guidance `guidance`, closing, thickening, centring), and (edited, original) is a pair when
-  the critic scores the edit higher.
-The reward and rpo sets are cut to the same count (the smaller of the two), the rejection set to at
-most that count (it keeps a prompt only when two of its samples are accepted), then each is split into training and
-held-out pairs (`heldout_fraction`). `source` (which set a run trains on; `both` = reward + rpo, twice
-the count) belongs to the tuning stage, so one pairs job serves every source.
+  edit instructions, and the editor carries them out: SDEdit toward the prompt at grid level `redraw_level`
+  with critic guidance `guidance` first; a redrawn image is critiqued again and its own findings give the
+  closing, thickening and centring. (edited, original) is a pair when the critic scores the edit higher
+  and its class term log p_critic(c | x) does not fall (so clearing a flagged defect alone cannot buy an
+  edit that makes the digit less like its class).
+Held-out prompt instances (`heldout_fraction` of them) are drawn once and shared by the three sets, so no
+image of a held-out pair is in any training pair. Among training pairs and among held-out pairs the reward
+and rpo sets are cut to the same count (the smaller of the two), the rejection set to at most that count
+(it keeps a prompt instance only when two of its samples are accepted). `source` (which set a run trains
+on; `both` = reward + rpo, twice the count) belongs to the tuning stage, so one pairs job serves every
+source.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ class ImagePairs(Strict):
     source: Literal["reward", "rpo", "both"] = "reward"
     prompts_per_class: int = Field(32, ge=1, le=100_000)
     samples: int = Field(4, ge=2, le=256)                 # K images per prompt instance
-    heldout_fraction: float = Field(0.15, gt=0, lt=1)   # at least one pair
+    heldout_fraction: float = Field(0.15, gt=0, lt=1)     # of the prompt instances (at least one)
     rejection_beta: float = Field(0.5, gt=0, le=100)      # RSO temperature, in nats of the reward
     critic: Classifier = Classifier(arch="cnn", width=16, steps=600, seed=2)
     redraw_level: int = Field(4, ge=1, le=1000)           # SDEdit: re-noise to this level of the sampling grid
@@ -53,15 +57,16 @@ def metrics(cfg, roles) -> list[Metric]:
            Metric("edited_fraction", doc="images whose edit the critic accepted"),
            Metric("reward_pair_gap", doc="mean reward of chosen minus rejected, reward pairs"),
            Metric("rpo_pair_reward_gap", doc="mean reward of edited minus original, rpo pairs"),
-           Metric("rpo_pair_judge_gap", doc="mean judge log p of edited minus original, rpo pairs (reported, not used)")]
+           Metric("rpo_pair_judge_gap", doc="mean judge log p of edited minus original, rpo pairs (reported, not used)"),
+           Metric("rpo_pair_critic_gap", doc="mean critic score of edited minus original, rpo pairs")]
     for kind in INSTRUCTIONS:
-        out += [Metric(f"{kind}_count", doc=f"images given a {kind} instruction"),
-                Metric(f"{kind}_accepted", doc=f"of those, the fraction whose edit the critic accepted"),
-                Metric(f"{kind}_critic_gain", doc="mean critic score change of their edits"),
-                Metric(f"{kind}_reward_gain", doc="mean reward change of their edits (reported, not used)")]
+        out += [Metric(f"{kind}_count", doc=f"images whose critique asks for {kind}"),
+                Metric(f"{kind}_accepted", doc=f"the fraction of them that {kind} alone improves (the acceptance rule)"),
+                Metric(f"{kind}_critic_gain", doc=f"mean critic score change of {kind} alone on them"),
+                Metric(f"{kind}_reward_gain", doc=f"mean reward change of {kind} alone on them (reported, not used)")]
     return out
 
 
 register(Block("image_pairs", ImagePairs))
-register(StageKind("image_pairs", version=1, code="engine.imagepo.pairs", metrics=metrics,
+register(StageKind("image_pairs", version=2, code="engine.imagepo.pairs", metrics=metrics,
                    grids=lambda roles: ("edits", "reward_pairs")))

@@ -8,9 +8,9 @@ is paired: both policies see the same noises).
 Image families add, from a judge that is not the reward: judge accuracy on the prompted
 class and diversity (mean pairwise distance of judge features within a class), both on
 ODE samples, and before/after sample grids; with `evaluation.per_prompt` also the fraction of
-prompts improved (prompts_improved). The trained policy is a finetune result, or the result of
-the stage kind the instance's `trained_by` names (offline preference tuning: image_po). MixGRPO adds reward_window: the mixed
-ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
+prompts improved (prompts_improved; per prompt instance: samples_improved). The trained policy is
+a finetune result, or the result of the stage kind the instance's `trained_by` names (offline
+preference tuning: image_po, sd_dpo). MixGRPO adds reward_window: the mixed ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
 of decoded ODE samples before and after fine-tuning.
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run(instance, out_dir, log: Log) -> dict:
             metrics.update(_rename(judge_metrics(judge, x0, prompts), name))
             save_grid(x0, prompts, out_dir / f"samples{name or '_finetuned'}.png")
         if ev.get("per_prompt"):
-            metrics["prompts_improved"] = prompts_improved(judge, ode[""], ode["_pretrained"])
+            metrics.update(prompts_improved(judge, ode[""], ode["_pretrained"]))
     log(f"{method}: ode {metrics['reward_ode']:.4f} sde {metrics['reward_sde']:.4f} gap {metrics['gap']:+.4f} "
         f"(pretrained gap {metrics['gap_pretrained']:+.4f}) improvement {metrics['improvement']:+.4f}"
         + (f" judge {metrics['judge_accuracy']:.3f} (pretrained {metrics['judge_accuracy_pretrained']:.3f})"
@@ -99,15 +99,18 @@ def judge_metrics(judge, x0, prompts) -> dict:
         return {"judge_accuracy": acc, "diversity": torch.stack(dists).mean().item() if dists else 0.0}
 
 
-def prompts_improved(judge, tuned: dict, pretrained: dict) -> float:
-    """The fraction of prompts (classes) whose mean judge log-probability of the prompted class is
-    higher after fine-tuning (both policies sampled from the same noises)."""
+def prompts_improved(judge, tuned: dict, pretrained: dict) -> dict:
+    """prompts_improved: the fraction of prompts (classes) whose mean judge log-probability of the
+    prompted class is higher after fine-tuning; samples_improved: the same per prompt instance (a class
+    and one fixed initial noise: both policies sampled from the same noises)."""
     with torch.no_grad():
-        def per_prompt(s):
-            logp = torch.log_softmax(judge(s["x0"].float().clamp(-1, 1)), 1).gather(1, s["prompts"].view(-1, 1))[:, 0]
-            return {int(c): logp[s["prompts"] == c].mean().item() for c in s["prompts"].unique()}
-        after, before = per_prompt(tuned), per_prompt(pretrained)
-    return sum(after[c] > before[c] for c in after) / len(after)
+        def logp(s):
+            return torch.log_softmax(judge(s["x0"].float().clamp(-1, 1)), 1).gather(1, s["prompts"].view(-1, 1))[:, 0]
+        after, before, prompts = logp(tuned), logp(pretrained), tuned["prompts"]
+        classes = prompts.unique()
+        better = [after[prompts == c].mean() > before[prompts == c].mean() for c in classes]
+    return {"prompts_improved": float(sum(better)) / len(classes),
+            "samples_improved": (after > before).float().mean().item()}
 
 
 def save_grid(x0, prompts, path, per_class: int = 8, scale: int = 4) -> None:

@@ -33,7 +33,9 @@ BASE_METRICS = tuple(Metric(n) for n in REWARD + STANDARD_ERRORS)
 # declarations may not depend on config values (registry.declared_outputs), so prompts_improved is
 # declared for every judged run and written only where evaluation.per_prompt is set
 JUDGE_METRICS = tuple(Metric(n) for n in JUDGE) + (
-    Metric("prompts_improved", doc="fraction of prompts whose mean judge log p(prompt | x) rises (evaluation.per_prompt)"),)
+    Metric("prompts_improved", doc="fraction of prompts whose mean judge log p(prompt | x) rises (evaluation.per_prompt)"),
+    Metric("samples_improved", doc="fraction of prompt instances (class, fixed noise) whose judge log p rises "
+                                   "(evaluation.per_prompt)"))
 
 
 def metrics(cfg, roles) -> list[Metric]:
