@@ -69,22 +69,30 @@ def save_aesthetic_head(path: Path, dims=(8, 6, 4, 1), seed: int = 1) -> Path:
     return path
 
 
-@float32()
-def save_tiny_sd(path: Path, seed: int = 0) -> Path:
-    """A Stable Diffusion pipeline at 16x16 pixels (8x8 latents), ~0.2M UNet parameters."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def _tiny_sd_parts(seed: int, unet_in: int):
+    """(tokenizer, text encoder, UNet, VAE) of the tiny pipelines, built in this order from `seed`."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_config(tok)))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+    unet = UNet2DConditionModel(sample_size=8, in_channels=unet_in, out_channels=4, block_out_channels=(16, 32),
                                 layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
                                 attention_head_dim=4, norm_num_groups=8)
     vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 16),
                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                         latent_channels=4, norm_num_groups=8, sample_size=16)
+    return tok, text_encoder, unet, vae
+
+
+@float32()
+def save_tiny_sd(path: Path, seed: int = 0) -> Path:
+    """A Stable Diffusion pipeline at 16x16 pixels (8x8 latents), ~0.2M UNet parameters."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    tok, text_encoder, unet, vae = _tiny_sd_parts(seed, unet_in=4)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)
     StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=scheduler,
@@ -97,20 +105,9 @@ def save_tiny_sd(path: Path, seed: int = 0) -> Path:
 def save_tiny_ip2p(path: Path, seed: int = 0) -> Path:
     """An InstructPix2Pix pipeline at 16x16 pixels: the tiny SD parts with an 8-channel UNet input
     (noisy latents + the image's latents) and the Euler ancestral scheduler, as the published one."""
-    from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline,
-                           UNet2DConditionModel)
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
 
-    tok = tiny_tokenizer()
-    torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**text_config(tok)))
-    unet = UNet2DConditionModel(sample_size=8, in_channels=8, out_channels=4, block_out_channels=(16, 32),
-                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
-                                attention_head_dim=4, norm_num_groups=8)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(8, 16),
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                        latent_channels=4, norm_num_groups=8, sample_size=16)
+    tok, text_encoder, unet, vae = _tiny_sd_parts(seed, unet_in=8)
     scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
     StableDiffusionInstructPix2PixPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
                                            scheduler=scheduler, safety_checker=None, feature_extractor=None,

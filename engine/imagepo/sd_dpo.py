@@ -34,7 +34,7 @@ from .. import checkpoint, distributed, progress, registry, store
 from ..algorithms.preference import loss_config
 from ..algorithms.preference_kind import parse_variant
 from ..errors import EngineError, NumericalFault
-from ..models.stable_diffusion import ADAPTER_FILE, encode_prompts, load_components
+from ..models.stable_diffusion import ADAPTER_FILE, encode_prompts, lora_components
 from ..spec.models import RunConfig
 from ..stages.common import setup_torch
 from . import image_pairs_file
@@ -62,28 +62,12 @@ class Pipeline:
 def load(cfg: RunConfig, device=torch.device("cpu")) -> Pipeline:
     """The run's pipeline with fresh LoRA adapters (seed torch first: their initialisation is random),
     set up as the stable_diffusion family's load_policy sets it up, so the saved adapter fits it."""
-    from peft import LoraConfig
     m = cfg.model
-    parts = load_components(m)
+    parts, dtype = lora_components(m, device)
     if parts["scheduler"].config.prediction_type != "epsilon":
         raise EngineError(f"scheduler prediction_type '{parts['scheduler'].config.prediction_type}': Diffusion-DPO "
                           f"here needs an epsilon-prediction model")
-    unet = parts["unet"].requires_grad_(False).eval()
-    for name in ("vae", "text_encoder"):
-        parts[name].requires_grad_(False).eval()
-    dtype = torch.bfloat16 if (m.precision == "bf16" and device.type == "cuda") else None
-    if dtype is not None:
-        for name in ("unet", "vae", "text_encoder"):
-            parts[name].to(dtype=dtype)
-    unet.add_adapter(LoraConfig(r=m.lora.rank, lora_alpha=m.lora.alpha, target_modules=list(m.lora.target_modules),
-                                init_lora_weights="gaussian"))
-    for p in unet.parameters():                 # trained weights stay fp32 under autocast
-        if p.requires_grad:
-            p.data = p.data.float()
-    if not any(p.requires_grad for p in unet.parameters()):
-        raise EngineError(f"model.lora.target_modules {m.lora.target_modules} match no UNet layer")
-    if m.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
+    unet = parts["unet"]
     factor = 2 ** (len(parts["vae"].config.block_out_channels) - 1)
     if m.resolution % factor:
         raise EngineError(f"model.resolution {m.resolution} is not a multiple of the VAE's downsampling "

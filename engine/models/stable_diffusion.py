@@ -195,14 +195,13 @@ def _load_adapter(unet, directory) -> None:
                           f"{len(unexpected)} unexpected and {len(missing)} missing keys")
 
 
-def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
-    """The policy of a run config: pretrained pipeline + fresh LoRA (or the trained adapter in
-    `lora_weights`, a directory holding lora.safetensors), on this process's device."""
+def lora_components(m, device) -> tuple[dict, torch.dtype | None]:
+    """The pipeline's parts with fresh LoRA adapters on the UNet (seed torch first: their initialisation
+    is random), everything else frozen; bf16 frozen weights on GPUs (the dtype, else None), the trained
+    weights in fp32 under autocast. The fine-tuning and Diffusion-DPO stages share this set-up, so an
+    adapter trained by one loads into the other."""
     from peft import LoraConfig
 
-    from .. import distributed
-    device = distributed.device()
-    m = cfg.model
     parts = load_components(m)
     unet = parts["unet"].requires_grad_(False).eval()
     for name in ("vae", "text_encoder"):
@@ -220,6 +219,17 @@ def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
         raise EngineError(f"model.lora.target_modules {m.lora.target_modules} match no UNet layer")
     if m.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
+    return parts, dtype
+
+
+def load_policy(cfg, lora_weights: str | None = None) -> StableDiffusionPolicy:
+    """The policy of a run config: pretrained pipeline + fresh LoRA (or the trained adapter in
+    `lora_weights`, a directory holding lora.safetensors), on this process's device."""
+    from .. import distributed
+    device = distributed.device()
+    m = cfg.model
+    parts, dtype = lora_components(m, device)
+    unet = parts["unet"]
     if lora_weights is not None:
         _load_adapter(unet, lora_weights)
     policy = StableDiffusionPolicy(unet, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"],
