@@ -11,6 +11,13 @@ so far). It is written atomically (temporary file, fsync, rename), so a kill at 
 leaves the previous checkpoint or the new one, never half of one. No pickle: tensors are
 safetensors, everything else JSON in its metadata.
 
+A checkpoint records the number of training processes that wrote it (`world`). Every rank holds the
+same parameters, optimizer state and run generator (engine/distributed.py), and the sampled noises
+do not depend on the number of processes, so a checkpoint written by N processes resumes with M: the
+continuation equals the uninterrupted run up to float summation order, the tolerance of N processes
+against one (tests/test_resume_world.py). The result's provenance records every resume
+(`notes.resumed`: the epoch, and the world sizes before and after).
+
 How often to checkpoint is ``resources.checkpoint_every`` (epochs), which is not part of any
 hash: resuming continues the same computation, so it cannot change a number.
 """
@@ -119,7 +126,7 @@ def save(path: Path, *, stage: str, h: str, epoch: int, policy, optimizer, gener
     tensors.update(opt_tensors)
     tensors["rng/generator"] = generator.get_state()
     tensors["rng/torch"] = torch.get_rng_state()
-    meta = {"format": FORMAT, "stage": stage, "hash": h, "epoch": str(epoch),
+    meta = {"format": FORMAT, "stage": stage, "hash": h, "epoch": str(epoch), "world": str(distributed.world()),
             "optimizer": json.dumps(opt_meta), "extra": json.dumps(extra, allow_nan=False)}
     meta["sha256"] = digest(tensors, meta)
     write_bytes_atomic(path, safetensors_bytes(tensors, metadata=meta))
@@ -129,6 +136,13 @@ def read_epoch(path: Path) -> int:
     """The epoch a checkpoint file was written after (for logs and tests)."""
     with safe_open(str(path), "pt") as f:
         return int(f.metadata()["epoch"])
+
+
+def read_world(path: Path) -> int | None:
+    """The number of processes that wrote a checkpoint (None: written before it was recorded)."""
+    with safe_open(str(path), "pt") as f:
+        w = (f.metadata() or {}).get("world")
+    return int(w) if w else None
 
 
 def load(path: Path, *, stage: str, h: str, policy, optimizer, generator) -> tuple[int, dict]:
@@ -178,7 +192,11 @@ class Resume:
             self.log(f"warning: ignoring checkpoint {self.path} ({type(e).__name__}: {e}); moved to {aside.name}, "
                      f"starting from scratch")
             return None
-        self.log(f"resuming from checkpoint after epoch {epoch} ({self.path})")
+        before, now = read_world(self.path), distributed.world()
+        self.log(f"resuming from checkpoint after epoch {epoch} ({self.path})"
+                 + (f"; written by {before} processes, resumed by {now}" if before not in (None, now) else ""))
+        from . import store
+        store.note("resumed", {"after_epoch": epoch, "world_before": before, "world_now": now})
         return epoch, extra
 
     def maybe_save(self, epoch: int, last_epoch: int, policy, optimizer, generator, extra: dict) -> None:

@@ -149,6 +149,15 @@ def _remove_stale_tmp(final: Path) -> None:
             pass
 
 
+_NOTES: dict = {}
+
+
+def note(key: str, value) -> None:
+    """Add a JSON entry to the provenance of the result being written in this process (e.g. that it
+    resumed from a checkpoint written by another number of processes: engine/checkpoint.py)."""
+    _NOTES[key] = value
+
+
 @contextlib.contextmanager
 def writing(instance, requested_by: list | None = None, run_config: dict | None = None):
     """Yield a temporary directory; on success it becomes results/<stage>/<hash>/ atomically.
@@ -169,6 +178,7 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
         shutil.rmtree(tmp)
     tmp.mkdir()
     t0 = time.time()
+    _NOTES.clear()
     try:
         yield tmp
         files = {}
@@ -189,6 +199,7 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
             "wall_seconds": round(time.time() - t0, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "files": files, "argv": sys.argv[1:3],
+            **({"notes": dict(_NOTES)} if _NOTES else {}),
         }
         prov[RECORD_DIGEST] = record_digest(prov)
         write_json_atomic(tmp / PROVENANCE, prov)
