@@ -166,8 +166,7 @@ def cmd_run(args) -> int:
         return 0
     if args.manifest:
         store.write_manifest(Path(args.manifest), {"stage": args.stage, "instances": list(args.hashes),
-                                                   "computed": computed, "reused": reused,
-                                                   "seconds": round(time.time() - t0, 2)})
+                                                   "computed": computed, "reused": reused})
     print(f"{args.stage}: {len(computed)} computed, {len(reused)} reused in {time.time() - t0:.1f}s", file=sys.stderr)
     return 0
 
@@ -204,8 +203,10 @@ def cmd_show(args) -> int:
     print(json.dumps(prov["config"], indent=2, sort_keys=True))
     if prov["upstream"]:
         print("upstream:", " ".join(prov["upstream"]))
-    print(f"git {prov['git']}  wall {prov['wall_seconds']}s  peak RSS {prov['peak_rss_mb']} MiB  "
-          f"seed {prov.get('seed')}")
+    run = store.run_record(stage, h)        # timings: the run record beside the result (not shared by DVC)
+    timing = (f"started {run['started']} on {run.get('host')}  wall {run['wall_seconds']}s  "
+              f"peak RSS {run['peak_rss_mb']} MiB") if run else "no run record (pulled: timings stay where it ran)"
+    print(f"git {prov['git']}  {timing}  seed {prov.get('seed')}")
     for r in prov.get("requested_by") or []:
         if isinstance(r, dict):
             print(f"requested by {r['file']} run {r['run']}")

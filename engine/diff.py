@@ -110,7 +110,7 @@ def _spec_plans(files: list[Path], scale: str) -> tuple[dict[str, Plan], dict[st
 def _wall(stage: str, h: str) -> float | None:
     if not store.is_complete(stage, h):
         return None
-    return store.provenance(stage, h).get("wall_seconds")
+    return store.run_record(stage, h).get("wall_seconds")
 
 
 def _stages(*plans) -> list[str]:

@@ -24,6 +24,11 @@ from .errors import StoreError
 from .layout import RESULTS, instance_hash, result_dir
 
 PROVENANCE = "provenance.json"
+# the volatile side of a run (start time, wall time, peak memory, host): next to the result, sealed
+# like the provenance record, but outside the hashed payload: .dvcignore keeps it out of DVC, so a
+# reproduction that gives the same files leaves results/ and dvc.lock unchanged
+RUN_RECORD = ".run.json"
+VOLATILE = ("started", "wall_seconds", "peak_rss_mb", "host")
 
 
 def sha256_file(path: Path) -> str:
@@ -194,15 +199,17 @@ def writing(instance, requested_by: list | None = None, run_config: dict | None 
             "upstream": list(instance.upstream), "roles": list(getattr(instance, "roles", ())),
             "requested_by": requested_by or instance.runs,
             "run_config": run_config, "git": git_state(), "packages": package_versions(),
-            "torch": _torch_state(), "host": platform.node(),
+            "torch": _torch_state(),
             "seed": instance.config.get("seed", (run_config or {}).get("seed")),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
-            "wall_seconds": round(time.time() - t0, 3),
-            "peak_rss_mb": round(peak_rss_mb(), 1), "files": files, "argv": sys.argv[1:3],
+            "files": files, "argv": sys.argv[1:3],
             **({"notes": dict(_NOTES)} if _NOTES else {}),
         }
         prov[RECORD_DIGEST] = record_digest(prov)
         write_json_atomic(tmp / PROVENANCE, prov)
+        run = {"hash": instance.hash, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+               "wall_seconds": round(time.time() - t0, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
+               "host": platform.node()}
+        write_json_atomic(tmp / RUN_RECORD, {**run, RECORD_DIGEST: record_digest(run)})
         _fsync_dir(tmp)
         if final.exists() and not (final / PROVENANCE).is_file():    # a damaged leftover: never keep it
             moved = quarantine(instance.stage, instance.hash)
@@ -353,10 +360,29 @@ def verify_files(stage: str, h: str, sealed: bool = True) -> dict:
             raise StoreError(f"result {stage}/{h}: file {name} does not match its recorded sha256 "
                              f"(modified after it was written); {advice}")
     extra = sorted(str(p.relative_to(d)) for p in d.rglob("*")                  # sub/provenance.json counts
-                   if p.is_file() and str(p.relative_to(d)) not in (PROVENANCE, *prov["files"]))
+                   if p.is_file() and str(p.relative_to(d)) not in (PROVENANCE, RUN_RECORD, *prov["files"]))
     if extra:
         raise StoreError(f"result {stage}/{h}: file {extra[0]} is not part of the recorded result; {advice}")
     return prov
+
+
+def run_record(stage: str, h: str) -> dict:
+    """The volatile side of a stored run (started, wall_seconds, peak_rss_mb, host): its run record,
+    checked against its digest and its result's hash, or the same fields of a provenance record
+    written before run records; {} when neither has them (a result pulled through DVC, which does not
+    carry run records). StoreError when the run record was edited or belongs to another result."""
+    path = result_dir(stage, h) / RUN_RECORD
+    if path.is_file():
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise StoreError(f"result {stage}/{h}: {RUN_RECORD} is unreadable ({type(e).__name__})") from e
+        if not isinstance(rec, dict) or rec.get(RECORD_DIGEST) != record_digest(rec) or rec.get("hash") != h:
+            raise StoreError(f"result {stage}/{h}: {RUN_RECORD} was edited after it was written, or belongs to "
+                             f"another result; delete it (it holds timings only)")
+        return {k: rec[k] for k in VOLATILE if k in rec}
+    prov = provenance(stage, h)
+    return {k: prov[k] for k in VOLATILE if k in prov}
 
 
 def read_json(stage: str, h: str, name: str, verify: bool = True) -> dict:

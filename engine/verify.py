@@ -182,7 +182,7 @@ def verify(stage: str, h: str, log) -> Report:
             registry.implementation(registry.stage(stage)).run(inst, Path(tmp), Log(prefix="  "))
         report.wall_seconds = time.time() - t0
         report.files = compare(store.result_dir(stage, h), Path(tmp), list(prov["files"]), _declared_metrics(prov))
-    log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {prov.get('wall_seconds')}s)")
+    log(f"reran {stage} {h} in {report.wall_seconds:.1f}s (stored run: {store.run_record(stage, h).get('wall_seconds')}s)")
     return report
 
 

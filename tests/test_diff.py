@@ -48,7 +48,7 @@ def repo(tmp_path, monkeypatch):
 
 
 def wall(stage, h):
-    return store.provenance(stage, h)["wall_seconds"]
+    return store.run_record(stage, h)["wall_seconds"]
 
 
 def run_diff(capsys, *args):

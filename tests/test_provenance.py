@@ -37,7 +37,9 @@ def test_provenance_records_what_made_the_result(tiny, tmp_path):
     assert prov["git"]["commit"] == head and prov["git"]["dirty"] is True
     assert {"python", "torch", "numpy", "pydantic"} <= set(prov["packages"])
     assert prov["torch"]["deterministic_algorithms"] is True
-    assert prov["wall_seconds"] > 0 and prov["peak_rss_mb"] > 0
+    assert not set(store.VOLATILE) & set(prov)                            # timings: the run record
+    run = store.run_record("finetune", ft)
+    assert run["wall_seconds"] > 0 and run["peak_rss_mb"] > 0 and run["host"] and run["started"]
     assert set(prov["files"]) == {"policy.safetensors", "curve.json", "metrics.json"}
     assert store.verify_files("evaluate", ev)["upstream"] == [tiny.instances[ev].upstream[0]]
 
@@ -97,3 +99,47 @@ def test_extra_files_and_edited_provenance_are_refused(tiny, capsys):
     prov[store.RECORD_DIGEST] = store.record_digest(prov)               # resealed: the config hash still refuses it
     prov_path.write_text(json.dumps(prov))
     refused(capsys, ["show", ft_b], "provenance.json does not describe this result")
+
+
+def test_the_run_record_is_sealed_and_belongs_to_its_result(tiny, capsys):
+    """Timings live in .run.json beside the result (out of DVC's hashes, .dvcignore); it is sealed like
+    the provenance record: an edited one, or one copied from another result, is refused."""
+    ft, ev = hashes_of(tiny, "finetune")[0], hashes_of(tiny, "evaluate")[0]
+    assert main(["show", ft]) == 0 and "wall " in capsys.readouterr().out
+    path = store.result_dir("finetune", ft) / store.RUN_RECORD
+    rec = json.loads(path.read_text())
+    path.write_text(json.dumps({**rec, "wall_seconds": 0.001}))
+    with pytest.raises(store.StoreError, match="was edited after it was written"):
+        store.run_record("finetune", ft)
+    path.write_text((store.result_dir("evaluate", ev) / store.RUN_RECORD).read_text())   # another result's
+    with pytest.raises(store.StoreError, match="belongs to another result"):
+        store.run_record("finetune", ft)
+    path.unlink()                                                          # as after a DVC pull
+    assert store.run_record("finetune", ft) == {}
+    assert main(["show", ft]) == 0 and "no run record" in capsys.readouterr().out
+
+
+@pytest.mark.slow(20)
+def test_a_second_reproduction_changes_nothing_dvc_sees(tmp_path, monkeypatch):
+    """Reproduce a spec from scratch twice: the second leaves `dvc status` clean and dvc.lock as it was
+    (timings, hosts and start times are in the run records, which .dvcignore keeps out)."""
+    import shutil
+    from .conftest import ROOT
+    monkeypatch.chdir(tmp_path)
+    dvc = lambda *a: subprocess.run([str(ROOT / ".venv" / "bin" / "dvc"), *a], cwd=tmp_path, check=True,   # noqa: E731
+                                    capture_output=True, text=True).stdout
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc("init", "-q")
+    shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  workflow:\n    cmd: 'true'\n    outs:\n"
+                                       "      - results:\n          persist: true\n")
+    build_store(tmp_path, GAUSSIAN)
+    dvc("commit", "-f", "-q")
+    lock = (tmp_path / "dvc.lock").read_text()
+    runs = sorted(p.read_text() for p in (tmp_path / "results").rglob(store.RUN_RECORD))
+    shutil.rmtree(tmp_path / "results")
+    build_store(tmp_path, GAUSSIAN)
+    assert sorted(p.read_text() for p in (tmp_path / "results").rglob(store.RUN_RECORD)) != runs   # new timings
+    assert "up to date" in dvc("status")
+    dvc("commit", "-f", "-q")
+    assert (tmp_path / "dvc.lock").read_text() == lock
