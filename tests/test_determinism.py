@@ -21,9 +21,10 @@ FAMILIES = {"gaussian": GAUSSIAN}
 
 
 def snapshot(root):
-    """sha256 of every stored file except provenance.json (it holds wall times)."""
+    """sha256 of every stored file except provenance.json (it holds the git state) and the run records
+    (timings)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / RESULTS).rglob("*")) if p.is_file() and p.name != store.PROVENANCE
+            for p in sorted((root / RESULTS).rglob("*")) if p.is_file() and p.name not in (store.PROVENANCE, store.RUN_RECORD)
             and "jobs" not in p.parts}
 
 

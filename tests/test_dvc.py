@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import store
 from engine.plan import build_plan
 from engine.dvcsync import dag_order, touch_in_dag_order
 
@@ -24,8 +25,9 @@ def git(*args, cwd):
 
 
 def digests(root: Path) -> dict[str, str]:
+    """sha256 of every file below root but the run records (timings: .dvcignore keeps them local)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != store.RUN_RECORD}
 
 
 def test_touch_in_dag_order_puts_every_output_after_its_inputs(tmp_path):
@@ -84,7 +86,8 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     assert "dvc.lock changed: commit it" in push.stdout
     assert (repo / "paper/smoke/tables/gaussian_vp_gap_table.md").is_file()
     pushed = [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
-    assert len(pushed) > len(list((repo / "results").rglob("*.json")))    # every file of results/, plus .dir
+    kept = [p for p in (repo / "results").rglob("*.json") if p.name != store.RUN_RECORD]   # run records stay
+    assert len(pushed) > len(kept)                                        # every file of results/, plus .dir
     git("add", "dvc.lock", "paper", cwd=repo)
     git("commit", "-qm", "results", cwd=repo)
     again = engine_cmd("push", cwd=repo, env=env)                       # nothing changed: no Snakemake run
@@ -97,6 +100,7 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     pull = engine_cmd("pull", cwd=clone, env=env)
     assert pull.returncode == 0, pull.stdout + pull.stderr
     assert digests(clone / "results") == digests(repo / "results")
+    assert not list((clone / "results").rglob(store.RUN_RECORD))       # not shared: timings stay where they ran
     assert dry_run_jobs(clone) == {}                                     # nothing to recompute
 
     # one paper only: its results (and their upstream), checked, and nothing of the other paper
@@ -119,4 +123,5 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     assert dry_run_jobs(clone) == {"outputs": 1, "index": 1, "all": 1}
     snakemake("--config", "scale=smoke", cwd=clone)
     assert table.read_text() == before
-    assert digests(clone / "results") == digests(repo / "results")       # no stage instance recomputed
+    assert digests(clone / "results") == digests(repo / "results")
+    assert not list((clone / "results").rglob(store.RUN_RECORD))       # not shared: timings stay where they ran       # no stage instance recomputed

@@ -36,7 +36,7 @@ def tiny_store(tmp_path_factory):
 
 
 def mutate(d, kind: str, which: int, offset: int, bit: int) -> str:
-    files = sorted(p for p in d.rglob("*") if p.is_file())
+    files = sorted(p for p in d.rglob("*") if p.is_file() and p.name != store.RUN_RECORD)   # tests/test_provenance.py
     target = files[which % len(files)]
     if kind == "extra":
         extra = d / ("sub" if which % 2 else ".") / f"extra{offset % 7}.json"
@@ -99,13 +99,13 @@ def test_a_mutated_result_is_quarantined_recomputed_bitwise_and_no_table_changes
         table.run(plan, target, lambda m: None)
         shown = [open(f, "rb").read() for f in target.files]
         h = hashes_of(plan, "evaluate")[0]
-        good = {p.name: p.read_bytes() for p in store.result_dir("evaluate", h).iterdir() if p.name != store.PROVENANCE}
+        good = {p.name: p.read_bytes() for p in store.result_dir("evaluate", h).iterdir() if p.name not in (store.PROVENANCE, store.RUN_RECORD)}
         mutate(store.result_dir("evaluate", h), kind, which, offset, bit)
         assert main(["run", "evaluate", h, "--scale", "smoke"]) == 0          # quarantined, then recomputed
         assert list((work / "results" / ".quarantine" / "evaluate").iterdir())
         assert store.verify_files("evaluate", h)
         assert {p.name: p.read_bytes() for p in store.result_dir("evaluate", h).iterdir()
-                if p.name != store.PROVENANCE} == good
+                if p.name not in (store.PROVENANCE, store.RUN_RECORD)} == good
         table.run(plan, target, lambda m: None)
         assert [open(f, "rb").read() for f in target.files] == shown           # no table changes
     finally:
