@@ -23,6 +23,7 @@ from engine.spec.base import Pretrained
 from engine.spec.models import RunConfig
 
 from .conftest import ROOT
+from . import tiny_models
 from .tiny_models import save_aesthetic_head, save_tiny_clip, save_tiny_ip2p, save_tiny_sd, save_tiny_vlm
 
 PROMPTS = ["a cat", "a dog", "an owl"]
@@ -33,15 +34,10 @@ PAPER_SPECS = [ROOT / "specs" / "diffusion_dpo_sd15_paper.yaml", ROOT / "specs" 
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
-    """Tiny models run fastest on one thread (and do not fight other jobs for the cores)."""
     from engine.imagepo import sd_rpo_pairs
-    from engine.stages import common, evaluate
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    for mod in (sd_dpo, sd_rpo_pairs, evaluate):
-        monkeypatch.setattr(mod, "setup_torch", lambda threads=1: common.setup_torch(1))
-    yield
-    torch.set_num_threads(threads)
+    from engine.stages import evaluate
+    with tiny_models.one_thread(monkeypatch, sd_dpo, sd_rpo_pairs, evaluate):
+        yield
 
 
 @pytest.fixture(scope="module")

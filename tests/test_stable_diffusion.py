@@ -12,21 +12,16 @@ from engine.algorithms.policy_gradient import chain_log_probs, collect, ppo_upda
 from engine.spec.models import RunConfig
 from engine.stages.common import build_policy_for, reward_for, sampler_stds
 
-from .tiny_models import save_aesthetic_head, save_tiny_clip, save_tiny_sd
+from .tiny_models import one_thread as single_thread, save_aesthetic_head, save_tiny_clip, save_tiny_sd
 
 PROMPTS = ["a cat", "a dog", "an owl"]
 
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
-    """Tiny models run fastest on one thread (and do not fight other jobs for the cores)."""
-    from engine.stages import common, evaluate, finetune
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    for mod in (finetune, evaluate):
-        monkeypatch.setattr(mod, "setup_torch", lambda threads=1: common.setup_torch(1))
-    yield
-    torch.set_num_threads(threads)
+    from engine.stages import evaluate, finetune
+    with single_thread(monkeypatch, finetune, evaluate):
+        yield
 
 
 @pytest.fixture(scope="module")

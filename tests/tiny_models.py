@@ -39,6 +39,21 @@ def float32():
         torch.set_default_dtype(old)
 
 
+@contextlib.contextmanager
+def one_thread(monkeypatch, *stage_modules):
+    """Tiny models run fastest on one thread (and do not fight other jobs for the cores): torch here, and
+    in the stages of `stage_modules`, whose setup_torch would set the job's threads."""
+    from engine.stages import common
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for mod in stage_modules:
+        monkeypatch.setattr(mod, "setup_torch", lambda threads=1: common.setup_torch(1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @float32()
 def save_tiny_clip(path: Path, image_size: int = 32, projection_dim: int = 8, seed: int = 0) -> Path:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor

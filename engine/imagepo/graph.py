@@ -6,7 +6,7 @@ and variant) -> image_po (the run's variant on its source) -> evaluate (the same
 DDPO run, reading the tuned UNet from image_po)."""
 from __future__ import annotations
 
-from ..models.declare import config_slice, dump, evaluation_config, run_kinds
+from ..models.declare import config_slice, dump, evaluation_config, image_variant_errors, run_kinds
 from ..registry import Node, kind
 
 
@@ -37,9 +37,10 @@ def rules(cfg) -> list[tuple[str, str]]:
     language-model baselines are not carried over to images); rejection-sampled pairs are reward pairs;
     the critic is neither the reward model nor the judge."""
     from ..algorithms.preference_kind import parse_variant
-    base, components = parse_variant(cfg.algorithm.variant)
-    if base != "dpo":
-        return [("algorithm.variant", f"images are tuned with dpo and its components, not '{base}'")]
+    errors = image_variant_errors(cfg)
+    if errors:
+        return errors
+    components = parse_variant(cfg.algorithm.variant)[1]
     critic = cfg.image_pairs.critic
     if critic == cfg.evaluation.judge or critic == getattr(cfg.reward, "model", None):
         return [("image_pairs.critic", "the critic must be a third classifier, distinct from the reward model and "

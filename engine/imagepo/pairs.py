@@ -78,7 +78,8 @@ def run(instance, out_dir, log) -> dict:
     touch = [[i for i in instructions.parse(second[k]) if i.kind != "redraw"] if k in second
              else [i for i in p if i.kind != "redraw"] for k, p in enumerate(parsed)]
     edited = editor.apply(None, critic, redrawn, touch, cfg.redraw_level, cfg.guidance, g).clamp(-1, 1)
-    accepted = torch.tensor([bool(p) for p in parsed]) & _better(critic, edited, flat, flat_prompts)
+    kept, gain = _judged(critic, edited, flat, flat_prompts)
+    accepted = torch.tensor([bool(p) for p in parsed]) & kept
     sets["rpo"] = (edited[accepted], flat[accepted], flat_prompts[accepted],
                    torch.nonzero(accepted).flatten() // cfg.samples)
     bar.update(1)
@@ -103,7 +104,6 @@ def run(instance, out_dir, log) -> dict:
     tensors = {k: torch.cat(v).contiguous() for k, v in tensors.items()}
     save_file(tensors, str(out_dir / "pairs.safetensors"))
 
-    gain = critic.score(edited, flat_prompts) - critic.score(flat, flat_prompts)
     r_edit = reward(edited, flat_prompts) - reward(flat, flat_prompts)
     j_edit = judge(edited, flat_prompts) - judge(flat, flat_prompts)
     metrics = {"pairs_each": counts["reward"], "pairs_rejection": counts["rejection"],
@@ -120,8 +120,8 @@ def run(instance, out_dir, log) -> dict:
             alone = redrawn[rows] if kind == "redraw" else editor.apply(
                 None, critic, flat[rows], [[n for n in parsed[i] if n.kind == kind] for i in rows], 0, 0.0, g)
             before, c = flat[rows], flat_prompts[rows]
-            ok = _better(critic, alone, before, c).float()
-            d_critic = critic.score(alone, c) - critic.score(before, c)
+            ok, d_critic = _judged(critic, alone, before, c)
+            ok = ok.float()
             d_reward = reward(alone, c) - reward(before, c)
         else:
             ok = d_critic = d_reward = torch.zeros(0)
@@ -154,12 +154,14 @@ def _best_worst(x, r, prompts, accept):
     return x[rows, hi[rows]], x[rows, lo[rows]], prompts[rows], rows
 
 
-def _better(critic, edited, original, prompts) -> torch.Tensor:
-    """An edit counts when the critic scores it higher and its class term does not fall (removing a
-    flagged defect alone must not buy an edit that makes the digit less like its class)."""
+def _judged(critic, edited, original, prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, gain): the change of the critic's score, and whether the edit counts: the score rises and
+    its class term does not fall (removing a flagged defect alone must not buy an edit that makes the
+    digit less like its class)."""
     with torch.no_grad():
         logp = lambda z: critic.log_probs(z).gather(1, prompts.view(-1, 1))[:, 0]      # noqa: E731
-        return (critic.score(edited, prompts) > critic.score(original, prompts)) & (logp(edited) >= logp(original))
+        gain = critic.score(edited, prompts) - critic.score(original, prompts)
+        return (gain > 0) & (logp(edited) >= logp(original)), gain
 
 
 def _pair_grid(top, bottom, path, per_class: int = 6, scale: int = 4) -> None:

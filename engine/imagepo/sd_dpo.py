@@ -137,17 +137,22 @@ def _phi(phi: dict | None, pairs) -> torch.Tensor | None:
     return None if phi is None else torch.tensor([phi.get(p.caption, 1.0) for p in pairs])
 
 
+def _my_chunks(pairs, chunk: int):
+    """(row indices, pairs) of this rank's share of `pairs`, `chunk` at a time."""
+    rows = list(range(len(pairs)))[distributed.local_rows(len(pairs))]
+    for c in range(0, len(rows), chunk):
+        r = rows[c:c + chunk]
+        yield r, [pairs[i] for i in r]
+
+
 @torch.no_grad()
 def contextual_phi(pipe: Pipeline, pairs, chunk: int, seed: int) -> dict[str, float]:
     """phi(caption) (module docstring), each rank computing its share of the pairs."""
     g = torch.Generator().manual_seed(seed)
     n = len(pairs)
     t, seeds = torch.randint(0, len(pipe.abar), (n,), generator=g), torch.randint(0, SEED_RANGE, (n,), generator=g)
-    rows = list(range(n))[distributed.local_rows(n)]
     errs = []
-    for c in range(0, len(rows), chunk):
-        r = rows[c:c + chunk]
-        sub = [pairs[i] for i in r]
+    for r, sub in _my_chunks(pairs, chunk):
         chosen, _ = image_pairs_file.load_images(sub, pipe.resolution)
         eps, n_w, _ = pair_noises(pipe, seeds[r].tolist())
         emb = encode_prompts(pipe.text_encoder, pipe.tokenizer, [p.caption for p in sub], pipe.device)
@@ -223,11 +228,8 @@ def implicit_accuracy(pipe: Pipeline, loss_cfg, pairs, chunk: int, seed: int, ph
     n = len(pairs)
     t = torch.randint(0, len(pipe.abar), (HELDOUT_DRAWS, n), generator=g)
     seeds = torch.randint(0, SEED_RANGE, (HELDOUT_DRAWS, n), generator=g)
-    rows = list(range(n))[distributed.local_rows(n)]
     margin = []
-    for c in range(0, len(rows), chunk):
-        r = rows[c:c + chunk]
-        sub = [pairs[i] for i in r]
+    for r, sub in _my_chunks(pairs, chunk):
         chosen, rejected = image_pairs_file.load_images(sub, pipe.resolution)
         emb = encode_prompts(pipe.text_encoder, pipe.tokenizer, [p.caption for p in sub], pipe.device)
         total = torch.zeros(len(r), dtype=torch.float64)

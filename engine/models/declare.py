@@ -52,6 +52,24 @@ def fit_errors(cfg) -> list[tuple[str, str]]:
     return []
 
 
+def learns_from_pairs(cfg) -> bool:
+    """Whether the run's algorithm learns offline from preference pairs (its `needs` trait)."""
+    return cfg.algorithm is not None and kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"
+
+
+def image_variant_errors(cfg) -> list[tuple[str, str]]:
+    """Images are tuned with DPO and its components: RainbowPO's greedy `rainbow` selection (it needs
+    validation runs) and the language-model baselines are not carried over."""
+    from ..algorithms.preference_kind import parse_variant
+    base, _ = parse_variant(cfg.algorithm.variant)
+    if base == "rainbow":
+        return [("algorithm.variant", "'rainbow' selects components on validation runs, which image pairs "
+                                      "do not have: name the components")]
+    if base != "dpo":
+        return [("algorithm.variant", f"images are tuned with dpo and its components, not '{base}'")]
+    return []
+
+
 def evaluation_config(cfg) -> dict:
     """The evaluate stage's own config: the evaluation settings without the judge (its own stage)."""
     return {"evaluation": {k: v for k, v in dump(cfg.evaluation).items() if k != "judge"}}

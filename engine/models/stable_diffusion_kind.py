@@ -11,7 +11,8 @@ from pydantic import Field
 
 from ..registry import Kind, Node, kind, register
 from ..spec.base import Pretrained, Strict, neutral
-from .declare import config_slice, diffusion_rules, evaluation_config, required, run_kinds
+from .declare import (config_slice, diffusion_rules, evaluation_config, image_variant_errors, learns_from_pairs,
+                      required, run_kinds)
 
 
 class LoRA(Strict):
@@ -42,12 +43,8 @@ class StableDiffusionModel(Strict):
 TRAINING_ONLY = ("lora", "gradient_checkpointing", "steps_per_backward", "pairs_per_backward")
 
 
-def _from_pairs(cfg) -> bool:
-    return cfg.algorithm is not None and kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"
-
-
 def rules(cfg) -> list[tuple[str, str]]:
-    if not _from_pairs(cfg):
+    if not learns_from_pairs(cfg):
         return diffusion_rules(cfg)
     errors = required(cfg, ("data", "sampler", "reward"))      # sampler and reward: the evaluate stage's
     if errors:
@@ -57,14 +54,11 @@ def rules(cfg) -> list[tuple[str, str]]:
                               f"not '{cfg.data.kind}'")]
     if "text_images" not in kind("reward", cfg.reward.kind).traits.get("accepts", ()):
         return [("reward.kind", f"reward '{cfg.reward.kind}' does not score text-to-image samples")]
+    errors = image_variant_errors(cfg)
+    if errors:
+        return errors
     from ..algorithms.preference_kind import parse_variant
-    base, components = parse_variant(cfg.algorithm.variant)
-    if base == "rainbow":
-        return [("algorithm.variant", "'rainbow' selects components on validation runs, which image pairs "
-                                      "do not have: name the components")]
-    if base != "dpo":
-        return [("algorithm.variant", f"images are tuned with dpo and its components, not '{base}'")]
-    if "rejection" in components:
+    if "rejection" in parse_variant(cfg.algorithm.variant)[1]:
         return [("algorithm.variant", "'rejection' resamples pairs from a reward model's scores; image pairs from a "
                                       "file or from RPO's edits have none: leave it out")]
     return []
@@ -87,7 +81,7 @@ def pair_graph(cfg) -> list[Node]:
 
 
 def graph(cfg) -> list[Node]:
-    if _from_pairs(cfg):
+    if learns_from_pairs(cfg):
         return pair_graph(cfg)
     uses = run_kinds(cfg)
     own = config_slice(cfg, ("data", "model", "sampler", "algorithm", "reward", "curve", "seed"))

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from ..registry import Kind, Node, kind, register
 from ..spec.base import Strict
-from .declare import config_slice, diffusion_rules, dump, evaluation_config, run_kinds
+from .declare import config_slice, diffusion_rules, dump, evaluation_config, learns_from_pairs, run_kinds
 
 
 class Pretrain(Strict):
@@ -42,20 +42,16 @@ class UNetModel(Strict):
         return v
 
 
-def _from_pairs(cfg) -> bool:
-    return kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"
-
-
 def rules(cfg) -> list[tuple[str, str]]:
     errors = diffusion_rules(cfg)
-    if not errors and _from_pairs(cfg):
+    if not errors and learns_from_pairs(cfg):
         from ..imagepo.graph import rules as pair_rules
         errors = pair_rules(cfg)
     return errors
 
 
 def graph(cfg) -> list[Node]:
-    if _from_pairs(cfg):                   # offline preference tuning: engine/imagepo/graph.py
+    if learns_from_pairs(cfg):                   # offline preference tuning: engine/imagepo/graph.py
         from ..imagepo.graph import nodes
         return nodes(cfg)
     uses = run_kinds(cfg)
