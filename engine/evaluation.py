@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from .samplers import chain_step
 from .samplers.gddim import sample_chain
 
 
@@ -31,8 +32,8 @@ def eval_prompts(policy, n: int):
     return policy.balanced_prompts(n) if hasattr(policy, "balanced_prompts") else None
 
 
-def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536):
-    """(x0, prompts) of n chains from noises fixed by `seed`."""
+def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536, plan=None):
+    """(x0, prompts) of n chains from noises fixed by `seed` (plan: samplers.chain_step)."""
     g = torch.Generator().manual_seed(seed)
     chunk = min(chunk, getattr(policy, "sample_chunk", chunk))      # large models bound their batch
     prompts = eval_prompts(policy, n)
@@ -43,18 +44,19 @@ def sample_x0(policy, stds, n: int, seed: int, chunk: int = 65536):
             p = prompts[start:start + m] if prompts is not None else None
             x_T = policy.prior(m, g)
             out.append(sample_chain(lambda x, k: policy.eps(x, k, p), policy.a, policy.s, stds, x_T, g,
-                                    record=False)["x0"])
+                                    record=False, mean_fn=chain_step(policy, p, plan))["x0"])
     return torch.cat(out), prompts
 
 
-def expected_reward(policy, stds, reward, method, samples=10_000, seed=0, keep=None) -> tuple[float, float]:
+def expected_reward(policy, stds, reward, method, samples=10_000, seed=0, keep=None,
+                    plan=None) -> tuple[float, float]:
     """(E[r], standard error). keep: a dict that receives x0, prompts and the per-chain rewards
-    (Monte Carlo only)."""
+    (Monte Carlo only). plan: how deterministic steps are taken (samplers.chain_step)."""
     if method == "exact":
         with torch.no_grad():
             m, v = policy.exact_moments(stds)
             return float(reward.expectation(m, v)), 0.0
-    x0, prompts = sample_x0(policy, stds, samples, seed)
+    x0, prompts = sample_x0(policy, stds, samples, seed, plan=plan)
     r = reward(x0, prompts)
     if keep is not None:
         keep.update(x0=x0, prompts=prompts, rewards=r)

@@ -344,3 +344,35 @@ def test_a_contrast_against_its_own_value_is_refused(tmp_path):
     with pytest.raises(SpecError) as e:
         load_and_expand(tmp_path / "rainbowpo.yaml", "smoke")
     assert "claims.3.check.against.1: 'dpo+ref_mix' is the contrast's own value" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- reaches (time to a reward)
+REACHES = {"kind": "reaches", "metric": "reward", "cost": "seconds_per_epoch", "axis": "algorithm.variant",
+           "value": "mixgrpo", "against": ["full_sde"]}
+
+
+def test_reaches_is_the_interpolated_cost_to_the_other_runs_final_value_over_its_whole_cost():
+    """full_sde ends at 1.0 after 4 epochs of 2 s (8 s); mixgrpo's curve crosses 1.0 halfway between
+    epochs 2 and 3 at 1 s an epoch: 2.5 s, effect 2.5 / 8 - 1, the same for every seed."""
+    spec = fake_spec({"algorithm.variant": ["full_sde", "mixgrpo"], "seed": [0, 1, 2]})
+    curves = {"full_sde": [0.0, 0.25, 0.5, 0.75, 1.0], "mixgrpo": [0.0, 0.6, 0.8, 1.2, 1.3]}
+    cost = {"full_sde": 2.0, "mixgrpo": 1.0}
+    v = judge(spec, REACHES, lambda f: {"seconds_per_epoch": cost[f["algorithm.variant"]]},
+              curves=lambda f: curves[f["algorithm.variant"]])
+    assert [c["cell"] for c in v["cells"]] == [{"algorithm.variant vs": "full_sde"}]
+    assert v["effect"] == pytest.approx(2.5 / 8 - 1) and v["verdict"] == HOLDS
+    slow = judge(spec, REACHES, lambda f: {"seconds_per_epoch": 4.0 if f["algorithm.variant"] == "mixgrpo" else 2.0},
+                 curves=lambda f: curves[f["algorithm.variant"]])
+    assert slow["effect"] == pytest.approx(10 / 8 - 1) and slow["verdict"] == FAILS
+
+
+def test_reaches_never_reached_is_infinite_and_does_not_hold():
+    spec = fake_spec({"algorithm.variant": ["full_sde", "mixgrpo"], "seed": [0, 1]})
+    curves = {"full_sde": [0.0, 1.0], "mixgrpo": [0.0, 0.5]}
+    v = judge(spec, REACHES, lambda f: {"seconds_per_epoch": 1.0}, curves=lambda f: curves[f["algorithm.variant"]])
+    assert math.isinf(v["cells"][0]["effect"]) and v["verdict"] == FAILS
+    assert "never reach the target: 2/2" in v["evidence"]
+    once = {("mixgrpo", 0): [0.0, 0.5], ("mixgrpo", 1): [0.0, 2.0]}
+    mixed = judge(spec, REACHES, lambda f: {"seconds_per_epoch": 1.0},
+                  curves=lambda f: once.get((f["algorithm.variant"], f["seed"]), curves["full_sde"]))
+    assert mixed["verdict"] == INCONCLUSIVE            # one seed reached in half the time, one never

@@ -62,7 +62,22 @@ def unet_policy():
     return p, sampler_stds(cfg, p)[0], lambda x, prompts=None: x.float().flatten(1).mean(1)
 
 
-POLICIES = {"gaussian_score": gaussian_policy, "unet": unet_policy}
+def flow_unet_policy():
+    from engine.models.flow_unet import FlowUNetPolicy
+    from engine.models.unet import build_unet
+    from engine.models.unet_kind import UNetModel
+    torch.manual_seed(0)
+    p = FlowUNetPolicy(build_unet(UNetModel(kind="unet", channels=[8, 16], norm_groups=4), 8), steps=6, shift=1.0, size=8)
+    cfg = RunConfig.model_validate({**GAUSSIAN_RUN, "sampler": {"kind": "flow_sde", "steps": 6, "stochasticity": 1.0}})
+    return p, step_stds(cfg.sampler, p.a, p.s), lambda x, prompts=None: x.float().flatten(1).mean(1)
+
+
+POLICIES = {"gaussian_score": gaussian_policy, "unet": unet_policy, "flow_unet": flow_unet_policy}
+
+
+def prediction(policy):
+    """The network output a family's steps use: the velocity of a rectified flow, else eps."""
+    return getattr(policy, "velocity", None) or policy.eps
 
 
 @pytest.mark.parametrize("family", list(POLICIES))
@@ -84,8 +99,8 @@ def test_an_integer_step_and_a_tensor_of_steps_agree(family):
     x = policy.prior(4, gen)
     prompts = policy.sample_prompts(4, gen) if hasattr(policy, "sample_prompts") else None
     with torch.no_grad():
-        one = torch.stack([policy.eps(x, k, prompts) for k in (1, 3)])
-        many = policy.eps(torch.stack([x, x]), torch.tensor([1, 3]), prompts)
+        one = torch.stack([prediction(policy)(x, k, prompts) for k in (1, 3)])
+        many = prediction(policy)(torch.stack([x, x]), torch.tensor([1, 3]), prompts)
     torch.testing.assert_close(many, one, rtol=1e-6, atol=1e-6)
 
 
@@ -99,18 +114,22 @@ def test_sampling_is_deterministic_given_the_seed(family):
     assert torch.equal(runs[0].xs, runs[1].xs) and torch.equal(runs[0].logps, runs[1].logps)
 
 
+MIXGRPO = {"kind": "mixgrpo", "epochs": 4, "prompts_per_epoch": 2, "group_size": 4, "lr": 1e-3, "window_size": 2,
+           "iters_per_window": 1}
 TRAINERS = {"ddpo": ("gaussian_score", {"kind": "ddpo", "epochs": 4, "batch_size": 8, "lr": 1e-2}),
-            "mixgrpo": ("unet", {"kind": "mixgrpo", "epochs": 4, "prompts_per_epoch": 2, "group_size": 4, "lr": 1e-3,
-                                 "window_size": 2, "iters_per_window": 1})}
+            "mixgrpo": ("unet", MIXGRPO),
+            "mixgrpo-flash-random": ("flow_unet", {**MIXGRPO, "schedule": "random", "ode_solver": "dpmsolver2m",
+                                                          "ode_compress": 0.4})}
 
 
-@pytest.mark.parametrize("algorithm", list(TRAINERS))
-def test_every_trainer_resumes_bitwise_from_a_checkpoint(algorithm, tmp_path):
+@pytest.mark.parametrize("trainer", list(TRAINERS))
+def test_every_trainer_resumes_bitwise_from_a_checkpoint(trainer, tmp_path):
     """Train 4 epochs straight, and 2 epochs, checkpoint, a fresh process's objects restored,
     2 more: the parameters agree bitwise (engine/checkpoint.py; the finetune stage's resume)."""
     from engine import checkpoint
     from engine.algorithms.policy_gradient import make_optimizer
-    family, spec = TRAINERS[algorithm]
+    family, spec = TRAINERS[trainer]
+    algorithm = spec["kind"]
     kind = registry.kind("algorithm", algorithm)
     train = registry.implementation(kind).train
     cfg = kind.spec.model_validate(spec)

@@ -45,14 +45,29 @@ def brightness(x, prompts=None):
     return x.float().flatten(1).mean(1)
 
 
-@pytest.mark.slow(17)
-@pytest.mark.parametrize("sign", [1, -1])
-def test_mixgrpo_moves_a_neural_reward_with_the_sign_of_its_advantages(sign):
+def tiny_policy(family: str):
+    """A tiny class-conditional UNet as the digits family (DDPM, gDDIM steps) or the flow family
+    (rectified flow, flow-SDE steps), with its training and ODE stds."""
     torch.manual_seed(0)
     unet = build_unet(UNetModel(kind="unet", channels=[8, 16], norm_groups=4), 8)
+    if family == "flow_unet":
+        from engine.models.flow_unet import FlowUNetPolicy
+        from engine.samplers import flow_sde
+        policy = FlowUNetPolicy(unet, steps=6, shift=1.0, size=8)
+        sde = flow_sde.step_stds(type("S", (), {"stochasticity": 1.0})(), policy.a, policy.s)
+        return policy, sde, torch.zeros_like(sde)
     policy = UNetPolicy(unet, Pretrain(), steps=6, size=8)
     sampler = RunConfig.model_validate({**GAUSSIAN, "sampler": {"kind": "gddim", "steps": 6, "stochasticity": 1.0}})
-    train_stds, ode_stds = sampler_stds(sampler, policy)
+    return (policy, *sampler_stds(sampler, policy))
+
+
+@pytest.mark.slow(17)
+@pytest.mark.parametrize("family,variant", [("unet", "mixgrpo"), ("flow_unet", "flash")])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_mixgrpo_moves_a_neural_reward_with_the_sign_of_its_advantages(sign, family, variant):
+    """On the digits family, and on the flow family as MixGRPO-Flash (flow SDE in the window,
+    DPM-Solver++(2M) compressed after it)."""
+    policy, train_stds, ode_stds = tiny_policy(family)
     n = 128
 
     def rewards():
@@ -62,9 +77,9 @@ def test_mixgrpo_moves_a_neural_reward_with_the_sign_of_its_advantages(sign):
 
     before = rewards()
     alg = MixGRPOAlgorithm(kind="mixgrpo", epochs=8, prompts_per_epoch=4, group_size=8, lr=3e-4, window_size=2,
-                           iters_per_window=2, advantage_sign=sign)
+                           iters_per_window=2, advantage_sign=sign, variant=variant)
     mixgrpo.train(policy, train_stds, brightness, alg, torch.Generator().manual_seed(1))
     diff = rewards() - before                        # paired: the same noises before and after
     moved, se = diff.mean().item(), diff.std().item() / math.sqrt(n)
-    print(f"mixgrpo sign {sign}: {moved:+.4f} ± {se:.4f}")
+    print(f"{variant} on {family}, sign {sign}: {moved:+.4f} ± {se:.4f}")
     assert sign * moved > MARGIN_SE * se > 0, (sign, moved, se)

@@ -20,8 +20,9 @@ __all__ = ["train", "collect", "chain_log_probs", "make_optimizer", "Batch"]
 
 
 def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, start_epoch: int = 0, optimizer=None,
-          state: dict | None = None):
+          state: dict | None = None, seed: int = 0):
     """Run epochs start_epoch+1 .. cfg.epochs. `on_epoch(epoch, stats)` is called after each.
+    `seed` (the run's) is unused: every chain's noise comes from `generator`.
 
     state: a dict the caller checkpoints; it holds the per-prompt advantage statistics
     ("advantage_stats", JSON-ready), read when resuming and refreshed before each on_epoch."""

@@ -1,8 +1,8 @@
 """Pieces the policy-gradient recipes share: collecting chains, the training-path
 log-probabilities, and one PPO-clip update.
 
-A policy provides a, s (the grid), eps(x, k, prompts), eps_ref(...), prior(n, g) and,
-for prompted families, sample_prompts(n, g). Deterministic steps (std = 0) carry no
+A policy provides a, s (the grid), eps(x, k, prompts), eps_ref(...) (or its own transition,
+step_mean: engine/samplers/__init__.py), prior(n, g) and, for prompted families, sample_prompts(n, g). Deterministic steps (std = 0) carry no
 log-probability and are never trained.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 
 from .. import distributed
 from ..errors import NumericalFault
+from ..samplers import chain_step
 from ..samplers.gddim import log_prob, sample_chain, step_mean
 from .kl import regularised, step_kl
 
@@ -26,8 +27,9 @@ class Batch:
     kl_weight: torch.Tensor | None = None   # [n]: weight of each chain's pathwise KL term (None: no KL term)
 
 
-def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
-    """A batch of n chains. Data parallel: each rank denoises its rows, then all rows are gathered."""
+def collect(policy, stds, n, generator, reward_fn, prompts=None, plan=None) -> Batch:
+    """A batch of n chains. Data parallel: each rank denoises its rows, then all rows are gathered.
+    plan: how its deterministic steps are taken (second_order.OdePlan; families with their own transition)."""
     if prompts is None and hasattr(policy, "sample_prompts"):
         prompts = policy.sample_prompts(n, generator)
     rows = distributed.local_rows(n)
@@ -35,7 +37,7 @@ def collect(policy, stds, n, generator, reward_fn, prompts=None) -> Batch:
     with torch.no_grad():
         x_T = policy.prior(n, generator)[rows]
         out = sample_chain(lambda x, k: policy.eps(x, k, mine), policy.a, policy.s, stds, x_T, generator,
-                           draw=distributed.noise_rows(n))
+                           draw=distributed.noise_rows(n), mean_fn=chain_step(policy, mine, plan))
         rewards = reward_fn(out["x0"], mine)
         return Batch(distributed.gather_rows(out["xs"], 1), distributed.gather_rows(out["logps"], 1),
                      distributed.gather_rows(rewards), prompts)
@@ -48,6 +50,8 @@ def _shape(x):
 def step_means(policy, xs, steps: torch.Tensor, stds, prompts=None, reference: bool = False):
     """Means of the step Gaussians at step indices `steps`, vectorized over steps: [S, m, ...]."""
     x_t = xs[steps + 1]
+    if hasattr(policy, "step_mean"):           # a family with its own transition (samplers/__init__.py)
+        return policy.step_mean(x_t, steps, stds[steps].view(_shape(x_t)).to(x_t.dtype), prompts, reference)
     fn = policy.eps_ref if reference else policy.eps
     eps = fn(x_t, steps, prompts)
     sh = _shape(x_t)

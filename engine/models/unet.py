@@ -87,6 +87,19 @@ def load_pretrained(path, pre, steps: int, keep_reference: bool = False) -> UNet
     return UNetPolicy(unet, pre, steps, unet.config.sample_size, keep_reference)
 
 
+def pretrain_loss(pre):
+    """DDPM epsilon prediction: loss(unet, x0, labels, generator) at uniform training timesteps."""
+    ac = alphas_cumprod(pre).float()
+
+    def loss(unet, x0, y, g):
+        t = torch.randint(0, pre.train_timesteps, (x0.shape[0],), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        abar = ac[t].view(-1, 1, 1, 1)
+        xt = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+        return nn.functional.mse_loss(unet(xt, t, class_labels=y).sample, noise)
+    return loss
+
+
 # ----------------------------------------------------------------------------- the model contract
 def policy(cfg, upstream: dict, generator=None, weights: str | None = None) -> UNetPolicy:
     """The pretrain result's UNet (or fine-tuned `weights`, a directory holding the UNet); with a

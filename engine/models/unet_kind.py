@@ -54,6 +54,11 @@ def graph(cfg) -> list[Node]:
     if learns_from_pairs(cfg):                   # offline preference tuning: engine/imagepo/graph.py
         from ..imagepo.graph import nodes
         return nodes(cfg)
+    return policy_gradient_nodes(cfg)
+
+
+def policy_gradient_nodes(cfg) -> list[Node]:
+    """data -> pretrain, judge, the reward's own nodes -> finetune -> evaluate (also the flow family's)."""
     uses = run_kinds(cfg)
     nodes = [Node("data", "data", config_slice(cfg, ("data",)), (), "instance"),
              Node("pretrain", "pretrain", config_slice(cfg, ("model",)), ("data",), "instance"),

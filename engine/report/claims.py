@@ -10,6 +10,9 @@ for a trend, the groups of the other swept axes), in the metric's units:
                     maximum), per seed, across the group: > 0 is an interior optimum
   contrast          m(axis = value) - m(axis = a) per seed, paired, for each a of `against` (a cell
                     each), per group of the other axes
+  reaches           the cost (epochs x the run's cost per epoch) the run at axis = value takes to reach
+                    the final value of the series of the run at axis = a, over a's whole cost, minus 1;
+                    per seed, paired, a cell per a and group; +inf where it never reaches
 A cell's verdict comes from the t interval of its mean effect over seeds against the threshold
 ±min_effect (stats.verdict). The claim holds when at least min_fraction of its cells hold; it
 does not hold when more than 1 - min_fraction of them do not (so min_fraction is out of reach
@@ -17,6 +20,8 @@ whatever the inconclusive cells would show); otherwise it is inconclusive. The c
 effect is the mean over cells, with the t interval over seeds of each seed's mean over cells.
 """
 from __future__ import annotations
+
+import math
 
 from . import aggregate
 from .escape import md_cell
@@ -35,7 +40,7 @@ def _per_run(chk, plan, run, metrics, series) -> float:
     return abs(ys[-1]) - chk.ratio * ref
 
 
-GROUPED = ("trend", "optimum", "contrast")     # checks judged across an axis, per group of the other axes
+GROUPED = ("trend", "optimum", "contrast", "reaches")   # judged across an axis, per group of the other axes
 
 
 def _cells(spec, claim) -> tuple[list[str], dict]:
@@ -67,6 +72,8 @@ def _samples(plan, spec, claim, metrics, series, points=None) -> dict[tuple, dic
                 for k, runs in cells.items()}
     if chk.kind == "contrast":
         return contrasts(points, chk)
+    if chk.kind == "reaches":
+        return reaches(plan, spec, claim, metrics, series)
     effect, need = (spearman, 2) if chk.kind == "trend" else (lambda xs, ys: interior_margin(xs, ys, chk.direction), 3)
     out = {g: {s: effect(xs, ys) for s, (xs, ys) in by_seed.items() if len(set(xs)) >= need}
            for g, by_seed in points.items()}
@@ -84,6 +91,42 @@ def contrasts(points: dict, chk) -> dict[tuple, dict]:
             for a in chk.against or sorted({x for x in xs if x != chk.value}, key=str):
                 if a in at and a != chk.value:
                     out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = at[chk.value] - at[a]
+    return out
+
+
+def crossing(xs, ys, target: float) -> float:
+    """The first x at which the curve (xs, ys) reaches `target` (linear between points); inf if never."""
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if y >= target:
+            if i == 0:
+                return float(x)
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return float(x0 + (target - y0) / (y - y0) * (x - x0))
+    return math.inf
+
+
+def reaches(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
+    """A `reaches` check's cells: (group + (axis vs, a)) -> {seed: cost to reach a's final value / a's cost - 1}."""
+    chk = claim.check
+    keys, cells = _cells(spec, claim)
+    runs: dict[tuple, dict] = {}
+    for k, members in cells.items():
+        rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
+        for r in members:
+            runs.setdefault(rest, {}).setdefault(r.config.seed, {})[r.field(chk.axis)] = r
+    out: dict[tuple, dict] = {}
+    for g, by_seed in runs.items():
+        for seed, at in by_seed.items():
+            if chk.value not in at:
+                continue
+            xs, ys = series(plan, at[chk.value], chk.metric)
+            cost = float(metrics(plan, at[chk.value])[chk.cost])
+            for a in chk.against or sorted((x for x in at if x != chk.value), key=str):
+                if a not in at or a == chk.value:
+                    continue
+                axs, ays = series(plan, at[a], chk.metric)
+                total = axs[-1] * float(metrics(plan, at[a])[chk.cost])
+                out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = crossing(xs, ys, ays[-1]) * cost / total - 1
     return out
 
 
@@ -113,6 +156,8 @@ def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
     """(how, unit, reference, direction, threshold) of a check."""
     if chk.kind in ("compare", "contrast"):
         greater = chk.op == ">"
+    elif chk.kind == "reaches":
+        greater = False
     else:
         greater = (chk.kind == "trend" and chk.direction == "increasing") or chk.kind == "optimum"
     direction, threshold = ("greater", min_effect) if greater else ("less", -min_effect)
@@ -126,6 +171,11 @@ def _describe(chk, min_effect: float) -> tuple[str, str, str, str, float]:
         return (f"{chk.metric} at {chk.axis} = {chk.value} − {chk.metric} at each of {others}, per seed, paired, "
                 f"per group of the other axes ({claimed})", chk.metric, f"{chk.metric} at {chk.axis} = {others}",
                 direction, threshold)
+    if chk.kind == "reaches":
+        others = ", ".join(str(a) for a in chk.against) or "every other value"
+        return (f"{chk.cost} × epochs for {chk.axis} = {chk.value} to reach the final {chk.metric} of each of "
+                f"{others}, over that run's whole {chk.cost} × epochs, − 1; per seed, paired ({claimed})",
+                "fraction of the cost", f"the whole training of {chk.axis} = {others}", direction, threshold)
     if chk.kind == "optimum":
         best = "min" if chk.direction == "minimum" else "max"
         how = (f"{best} of {chk.metric} at the two ends of {chk.axis} − {best} inside, per seed, per group of the "
@@ -161,7 +211,7 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
     `series(plan, run, name) -> (xs, ys)` read the stored results."""
     how, unit, reference, direction, threshold = _describe(claim.check, claim.min_effect)
     grouped = claim.check.kind in GROUPED
-    points = _points(plan, spec, claim, metrics) if grouped else None
+    points = _points(plan, spec, claim, metrics) if grouped and claim.check.kind != "reaches" else None
     samples = _samples(plan, spec, claim, metrics, series, points)
     cells = []
     for key, by_seed in samples.items():
@@ -174,7 +224,7 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
             over_cells.setdefault(seed, []).append(e)
     pooled = t_interval([sum(es) / len(es) for es in over_cells.values()], LEVEL)
 
-    word = "groups" if grouped and claim.check.kind != "contrast" else "cells"
+    word = "groups" if grouped and claim.check.kind not in ("contrast", "reaches") else "cells"
     count = {v: sum(c["verdict"] == v for c in cells) for v in (HOLDS, FAILS, INCONCLUSIVE)}
     if cells:
         evidence = [f"{count[HOLDS]}/{len(cells)} {word} hold, {count[FAILS]} do not, "
@@ -187,6 +237,9 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
         best = argbest(points, claim.check.direction)
         evidence.append(f"best mean {claim.check.metric} at {claim.check.axis} = "
                         + ", ".join(str(v) for v in best.values()))
+    if claim.check.kind == "reaches":
+        never = sum(math.isinf(e) for es in samples.values() for e in es.values())
+        evidence.append(f"seeds that never reach the target: {never}/{sum(len(es) for es in samples.values())}")
     if claim.check.kind == "contrast":
         if not cells:
             evidence.append(f"no runs with {claim.check.axis} = {claim.check.value} and another value on the same seed")

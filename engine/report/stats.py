@@ -30,6 +30,8 @@ def t_interval(values, level: float = 0.95) -> Interval:
     mean = float(x.mean())
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1)
+    if np.isinf(x).all() and len(set(x.tolist())) == 1:      # every value the same infinity (never reached)
+        return Interval(mean, mean, mean, n)
     half = float(stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return Interval(mean, mean - half, mean + half, n)
 

@@ -53,13 +53,15 @@ def _randn(shape, generator, dtype):
     return torch.randn(shape, generator=generator, dtype=dtype)
 
 
-def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=None):
+def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=None, mean_fn=None):
     """Run the whole chain from level T to 0.
 
     eps_fn(x, k) predicts eps at level k+1 (k = T-1 ... 0). Returns a dict with
     xs [T+1, n, ...] (xs[k] is the sample at level k), logps [T, n] (0 where std = 0)
     and x0. With record=False only x0 is kept. draw(shape, generator, dtype) gives the step
     noise (default torch.randn; a data-parallel rank draws the whole batch's, engine/distributed.py).
+    mean_fn(x, k, std): the step's mean for a family with its own transition (samplers.chain_step;
+    the flow SDE), used instead of eps_fn and the gDDIM step.
     """
     draw = draw or _randn
     T = len(stds)
@@ -69,11 +71,15 @@ def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=N
     if record:
         xs[T] = x
     for k in range(T - 1, -1, -1):
-        eps = eps_fn(x, k)
+        eps = eps_fn(x, k) if mean_fn is None else None
         std = stds[k]
         # drawn on the CPU generator and moved, so a GPU run replays the same noise
         noise = draw(x.shape, generator, x.dtype).to(x.device) if std > 0 else torch.zeros_like(x)
-        x_new, mean = step(x, eps, a[k + 1], s[k + 1], a[k], s[k], std, noise)
+        if mean_fn is None:
+            x_new, mean = step(x, eps, a[k + 1], s[k + 1], a[k], s[k], std, noise)
+        else:
+            mean = mean_fn(x, k, std)
+            x_new = mean + std * noise
         if record:
             xs[k] = x_new
             if std > 0:

@@ -82,8 +82,24 @@ class CurveBelowPeakClaim(Strict):
     ratio: float = Field(0.5, gt=0, le=1)
 
 
+class ReachesClaim(Strict):
+    """Per seed and per group of the other axes, paired like a contrast: the cost the run at axis =
+    `value` takes to first reach the final value of the series `metric` (over epochs) of the run at
+    axis = a, for each a in `against` (every other value when empty), relative to a's whole cost:
+    effect = cost to reach / a's total cost - 1 (-0.5: in half the time). An epoch's cost is the
+    run's metric `cost` (e.g. seconds per epoch); the crossing is interpolated linearly between curve
+    points; a run that never reaches the target counts +inf for that seed. Claimed < -min_effect."""
+    REFS: ClassVar = (("metric", "series"), ("cost", "metric"), ("axis", "axis"))
+    kind: Literal["reaches"]
+    metric: str
+    cost: str
+    axis: str
+    value: Scalar
+    against: list[Scalar] = Field([], max_length=1000)
+
+
 ClaimCheck = Annotated[Union[CompareClaim, TrendClaim, OptimumClaim, ContrastClaim, CurveNarrowsClaim,
-                             CurveBelowPeakClaim],
+                             CurveBelowPeakClaim, ReachesClaim],
                        Field(discriminator="kind")]
 
 

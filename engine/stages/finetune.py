@@ -76,10 +76,12 @@ def run(instance, out_dir, log: Log) -> dict:
 
     algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
     algorithm.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
-                                         start_epoch=start, optimizer=opt, state=algo_state)
+                    start_epoch=start, optimizer=opt, state=algo_state, seed=cfg.seed)
     bar.close()
     family(cfg).save_trained(policy, out_dir)
     (out_dir / "curve.json").write_text(json.dumps(curve, indent=1, allow_nan=False))
     metrics = {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "train": last, "method": method}
+    if hasattr(algorithm, "train_metrics"):          # the algorithm's own (its `train_metrics` trait)
+        metrics.update(algorithm.train_metrics(algo_state))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
     return metrics

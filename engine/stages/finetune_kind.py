@@ -24,5 +24,11 @@ def series(cfg, roles) -> list[Series]:
     return [Series(name, x="epoch", file="curve.json") for name in CURVE] + list(family(cfg) if family else ())
 
 
+def metrics(cfg, roles) -> list:
+    """What the algorithm declares of its training (its `train_metrics` trait: MixGRPO's timings)."""
+    return list(trait(cfg, "algorithm", "train_metrics", ()))
+
+
 register(Block("curve", Curve))
-register(StageKind("finetune", version=2, code="engine.stages.finetune", series=series, distributed=True))
+register(StageKind("finetune", version=2, code="engine.stages.finetune", series=series, metrics=metrics,
+                   distributed=True))

@@ -1,6 +1,8 @@
-"""pretrain: DDPM epsilon-prediction training of the class-conditional UNet, with EMA.
+"""pretrain: training of an image family's class-conditional UNet on its data, with EMA.
 
-Saves the EMA weights with diffusers' save_pretrained (safetensors) under unet/.
+The loss is the model family's (`pretrain_loss` of its implementation module): DDPM epsilon
+prediction for `unet`, rectified-flow velocity prediction for `flow_unet`. Saves the EMA
+weights with diffusers' save_pretrained (safetensors) under unet/.
 """
 from __future__ import annotations
 
@@ -10,16 +12,17 @@ import time
 
 import torch
 
-from .. import progress
-from ..models.unet import alphas_cumprod, build_unet
-from ..models.unet_kind import UNetModel
+from .. import progress, registry
+from ..models.unet import build_unet
 from . import data as data_stage
 from .common import setup_torch
 
 
 def run(instance, out_dir, log) -> dict:
-    cfg = UNetModel.model_validate(instance.config["model"])
+    model = registry.kind("model", instance.config["model"]["kind"])
+    cfg = model.spec.model_validate(instance.config["model"])
     pre = cfg.pretrain
+    pretrain_loss = registry.implementation(model).pretrain_loss(pre)
     setup_torch()
     torch.manual_seed(pre.seed)
     d = data_stage.load(instance.upstream_by_role()["data"])
@@ -28,18 +31,13 @@ def run(instance, out_dir, log) -> dict:
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=pre.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / 100))
-    ac = alphas_cumprod(pre).float()
     g = torch.Generator().manual_seed(pre.seed)
     t0, running = time.time(), None
     bar = progress.bar(pre.steps, "pretrain", unit="step")
     for step in range(1, pre.steps + 1):
         idx = torch.randint(0, len(x_all), (pre.batch_size,), generator=g)
         x0, y = x_all[idx], y_all[idx]
-        t = torch.randint(0, pre.train_timesteps, (pre.batch_size,), generator=g)
-        noise = torch.randn(x0.shape, generator=g)
-        abar = ac[t].view(-1, 1, 1, 1)
-        xt = abar.sqrt() * x0 + (1 - abar).sqrt() * noise
-        loss = torch.nn.functional.mse_loss(unet(xt, t, class_labels=y).sample, noise)
+        loss = pretrain_loss(unet, x0, y, g)
         if not torch.isfinite(loss):
             from ..errors import NumericalFault
             raise NumericalFault(f"non-finite pretraining loss at step {step}")

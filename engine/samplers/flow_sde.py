@@ -1,0 +1,51 @@
+"""The flow SDE of Flow-GRPO / MixGRPO on a rectified flow, with stochasticity lambda >= 0.
+
+A rectified flow interpolates x_t = (1 - t) x0 + t eps (t = 1 is noise, t = 0 data) and its
+model predicts the velocity v = eps - x0. On the grid 1 = t_T > ... > t_0 = 0 the Euler-Maruyama
+step from t to t_p = t - h of the marginal-preserving reverse SDE is
+
+    x_p = x - h [v + sigma_t^2 / (2 t) (x + (1 - t) v)] + sigma_t sqrt(h) z,
+    sigma_t = a sqrt(t / (1 - t)),
+
+where x + (1 - t) v is the model's noise estimate (so the added drift is -sigma_t^2/2 times
+the score, -eps_hat / t). lambda = 0 is the Euler ODE x_p = x - h v.
+
+The paper's stochasticity. gDDIM writes a family of samplers of the forward SDE
+du = F u dt + G dw as du = [F u - (1 + lambda^2)/2 G G^T s] dt + lambda G dw (lambda = 0: the
+probability-flow ODE, lambda = 1: the reverse-time SDE). The forward process of this interpolant
+has G G^T = g^2 = 2 t / (1 - t), so the lambda-sampler's diffusion is lambda g = sqrt(2) lambda
+sqrt(t / (1 - t)): Flow-GRPO's noise level a (`eta`) is sqrt(2) lambda, and the spec's
+`stochasticity` is lambda, as for gDDIM. (Flow-GRPO's default eta 0.7 is lambda = 0.49.)
+
+t = 1. sigma_t is infinite at t = 1 (g^2 = 2t/(1-t)). As Flow-GRPO's code does, the first step's
+sigma uses the next grid point in the denominator: sigma_T = a sqrt(1 / (1 - t_{T-1})).
+
+Each step is Gaussian given x, so its log-probability is exact (gddim.log_prob, summed over pixels).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def step_stds(sampler, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Per-step std, shape [T]; index k steps from level k+1 to level k. The grid's t is `s`."""
+    t = s.double()
+    t_now, h = t[1:], t[1:] - t[:-1]
+    below = torch.where(t_now >= 1, t[:-1][-1].expand_as(t_now), t_now)       # t = 1: the next grid point
+    sigma = math.sqrt(2.0) * sampler.stochasticity * (t_now / (1 - below)).sqrt()
+    return (sigma * h.clamp_min(0).sqrt()).to(s.dtype)
+
+
+def step_mean(x, v, t, t_p, std):
+    """Mean of the step from t to t_p < t given the velocity v; t, t_p, std broadcast against x."""
+    h = t - t_p
+    return x - h * v - (std * std) / (2 * t) * (x + (1 - t) * v)
+
+
+def shifted_grid(steps: int, shift: float = 1.0) -> torch.Tensor:
+    """t at levels 0..steps, t_0 = 0 and t_steps = 1: uniform in u = k / steps, then SD3's time
+    shift t = shift u / (1 + (shift - 1) u) (shift > 1 spends more steps at high noise)."""
+    u = torch.arange(steps + 1, dtype=torch.float64) / steps
+    return shift * u / (1 + (shift - 1) * u)
