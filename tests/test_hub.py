@@ -93,7 +93,7 @@ def test_fetch_models_command(monkeypatch, tmp_path, capsys):
     assert "HF_HUB_OFFLINE=0" in capsys.readouterr().err
     assert main(["fetch-models", "--check", "--lock", str(tmp_path / "none.json")]) == 1
     err = capsys.readouterr().err                                 # offline check: the first model is not pinned
-    assert "laion/CLIP-ViT-H-14-laion2B-s32B-b79K" in err and "not pinned" in err
+    assert "black-forest-labs/FLUX.1-dev" in err and "not pinned" in err
 
 
 def test_needs_of_one_model_merge():

@@ -17,8 +17,6 @@ import torch
 from torch import nn
 
 from ..samplers import flow_sde
-from ..samplers import second_order
-from ..samplers.second_order import heun
 from .unet import NUM_CLASSES
 
 TIME_SCALE = 1000.0
@@ -70,39 +68,9 @@ class FlowUNetPolicy(nn.Module):
         return flow_sde.step_mean(x, v, _view(self.t[k + 1], x), _view(self.t[k], x), std)
 
     def ode_chain(self, labels, plan):
-        """mean_fn(x, k, std) of one chain (samplers.chain_step) whose deterministic steps follow
-        `plan` (samplers/second_order.OdePlan: Euler, Heun or DPM-Solver++(2M), some levels skipped).
-        Called once per step, k = T-1 ... 0; the data predictions of the steps taken so far (SDE
-        steps included, as MixGRPO's code keeps them) feed the multistep solver."""
-        at = {"level": len(self.t) - 1, "d_prev": None, "lam_prev": None}
-
-        def remember(x, v, level):
-            t = float(self.t[level])
-            at["d_prev"], at["lam_prev"] = x - t * v, second_order._lam(1 - t, t)
-
-        def mean(x, k, std):
-            if not bool(plan.active[k]):                   # an SDE step, or Euler before the window
-                v = self.velocity(x, k, labels)
-                remember(x, v, k + 1)
-                at["level"] = k
-                return flow_sde.step_mean(x, v, self.t[k + 1], self.t[k], std)
-            if not bool(plan.lands[k]):                    # skipped: the next landing step spans it
-                return x
-            s, t = self.t[at["level"]], self.t[k]
-            v = self._velocity_at(self.unet, x, s, labels)
-            if plan.solver == "heun":
-                out = heun(lambda y, tau: self._velocity_at(self.unet, y, tau, labels), x, s, t, d1=v, euler=k == 0)
-            elif plan.solver == "dpmsolver2m":
-                s_, t_ = float(s), float(t)
-                first = k == 0 or at["d_prev"] is None     # lower_order_final, and no history yet
-                out = second_order.dpm2m_step(x, x - s_ * v, 1 - s_, s_, 1 - t_, t_,
-                                              None if first else at["d_prev"], at["lam_prev"])
-            else:
-                out = x + (t - s) * v
-            remember(x, v, at["level"])
-            at["level"] = k
-            return out
-        return mean
+        """mean_fn(x, k, std) of one chain whose deterministic steps follow `plan` (flow_sde.chain_mean_fn)."""
+        return flow_sde.chain_mean_fn(self.t, lambda x, k: self.velocity(x, k, labels),
+                                      lambda y, tau: self._velocity_at(self.unet, y, tau, labels), plan)
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, 1, self.size, self.size, generator=generator)

@@ -49,3 +49,40 @@ def shifted_grid(steps: int, shift: float = 1.0) -> torch.Tensor:
     shift t = shift u / (1 + (shift - 1) u) (shift > 1 spends more steps at high noise)."""
     u = torch.arange(steps + 1, dtype=torch.float64) / steps
     return shift * u / (1 + (shift - 1) * u)
+
+
+def chain_mean_fn(t: torch.Tensor, velocity, velocity_at, plan):
+    """mean_fn(x, k, std) of one flow chain (samplers.chain_step) whose deterministic steps follow
+    `plan` (second_order.OdePlan: Euler, Heun or DPM-Solver++(2M), some levels skipped); every
+    rectified-flow family's `ode_chain`. velocity(x, k): the model at step k's start (level k + 1);
+    velocity_at(y, tau): the model at time tau. Called once per step, k = T-1 ... 0; the data
+    prediction of every step taken (SDE steps too, as MixGRPO's code keeps them) feeds the
+    multistep solver's next step."""
+    from . import second_order
+    chain = {"level": len(t) - 1, "x0": None, "lam": None}     # the last level reached, its x0_hat
+
+    def moved(x, v, to: int):
+        s = float(t[chain["level"]])
+        chain.update(x0=x - s * v, lam=second_order._lam(1 - s, s), level=to)
+
+    def mean(x, k, std):
+        if not bool(plan.active[k]):                    # an SDE step, or an Euler step outside the plan
+            v = velocity(x, k)
+            moved(x, v, k)
+            return step_mean(x, v, t[k + 1], t[k], std)
+        if not bool(plan.lands[k]):                     # skipped: the next landing step spans it
+            return x
+        s, s_p = t[chain["level"]], t[k]
+        v = velocity_at(x, s)
+        if plan.solver == "heun":
+            out = second_order.heun(velocity_at, x, s, s_p, d1=v, euler=k == 0)
+        elif plan.solver == "dpmsolver2m":
+            a, b = float(s), float(s_p)
+            first = k == 0 or chain["x0"] is None       # lower_order_final, or no history yet
+            out = second_order.dpm2m_step(x, x - a * v, 1 - a, a, 1 - b, b,
+                                          None if first else chain["x0"], chain["lam"])
+        else:
+            out = x + (s_p - s) * v
+        moved(x, v, k)
+        return out
+    return mean
