@@ -220,7 +220,7 @@ def test_references():
 def test_repo_spec_claims_still_validate():
     specs = [load_spec(p) for p in sorted((ROOT / "specs").glob("*.yaml"))]
     kinds = {c.check.kind for s in specs for c in s.header.claims}
-    assert kinds == {"curve_narrows", "trend", "compare", "optimum", "contrast"}
+    assert kinds == {"curve_narrows", "trend", "compare", "optimum", "contrast", "reaches"}
     narrows = next(c for s in specs for c in s.header.claims if c.check.kind == "curve_narrows")
     assert narrows.check.ratio == 0.75 and narrows.min_effect == 0.0
 

@@ -240,6 +240,9 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
     if claim.check.kind == "reaches":
         never = sum(math.isinf(e) for es in samples.values() for e in es.values())
         evidence.append(f"seeds that never reach the target: {never}/{sum(len(es) for es in samples.values())}")
+        evidence.append("per seed: " + "; ".join(
+            ", ".join(f"{k} {v}" for k, v in c["cell"].items()) + ": " + ", ".join(_fmt(e) for e in c["per_seed"].values())
+            for c in cells))
     if claim.check.kind == "contrast":
         if not cells:
             evidence.append(f"no runs with {claim.check.axis} = {claim.check.value} and another value on the same seed")
