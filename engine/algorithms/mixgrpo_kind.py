@@ -82,7 +82,8 @@ def rules(cfg) -> list[tuple[str, str]]:
 TAXONOMY = {"online": True,
             "feedback": "reward model (a scalar per sample, normalised in its prompt's group)",
             "policy": "on-policy (PPO-clip on the current policy's chains)",
-            "modality": ("vision: digits UNet", "vision-text: SD 1.5"),
+            "modality": ("vision: digits UNet", "vision: digits rectified flow", "vision-text: SD 1.5",
+                         "vision-text: FLUX.1-dev"),
             "section": "GRPO in Table 2 (online, REINFORCE, §4.1.2) on §4.5.1's diffusion MDP; "
                        "MixGRPO itself postdates the survey"}
 
