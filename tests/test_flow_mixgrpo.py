@@ -66,7 +66,7 @@ scales: {smoke: {}}
 
 
 @pytest.mark.parametrize("sampler,extra,where,message", [
-    ("gddim", "", "sampler.kind", "a rectified flow is sampled by flow_sde, not 'gddim'"),
+    ("gddim", "", "sampler.kind", "model 'flow_unet' is a rectified flow, sampled by flow_sde, not 'gddim'"),
     ("flow_sde", ", window_size: 11", "algorithm.window_size", "window_size 11 is more than sampler.steps 10"),
 ])
 def test_the_flow_family_refuses_what_does_not_fit(tmp_path, sampler, extra, where, message):

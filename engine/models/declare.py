@@ -52,6 +52,21 @@ def fit_errors(cfg) -> list[tuple[str, str]]:
     return []
 
 
+def flow_family_rules(cfg) -> list[tuple[str, str]]:
+    """A rectified-flow family's rules: those of a diffusion family, sampled by flow_sde, tuned by a
+    policy-gradient algorithm (pairs are for the DDPM families)."""
+    errors = diffusion_rules(cfg)
+    if errors:
+        return errors
+    if cfg.sampler.kind != "flow_sde":
+        errors.append(("sampler.kind", f"model '{cfg.model.kind}' is a rectified flow, sampled by flow_sde, "
+                                       f"not '{cfg.sampler.kind}'"))
+    if learns_from_pairs(cfg):
+        errors.append(("algorithm.kind", f"model '{cfg.model.kind}' is tuned by a policy-gradient algorithm, "
+                                         f"not '{cfg.algorithm.kind}'"))
+    return errors
+
+
 def learns_from_pairs(cfg) -> bool:
     """Whether the run's algorithm learns offline from preference pairs (its `needs` trait)."""
     return cfg.algorithm is not None and kind("algorithm", cfg.algorithm.kind).traits.get("needs") == "pairs"

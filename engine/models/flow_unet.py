@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..samplers import flow_sde
-from .unet import NUM_CLASSES
+from .unet import ClassPrompted, save_trained  # noqa: F401  (the contract's save_trained: the UNet's weights)
 
 TIME_SCALE = 1000.0
 
@@ -27,7 +27,7 @@ def _view(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.view((-1,) + (1,) * (x.dim() - 1)) if v.dim() == 1 else v
 
 
-class FlowUNetPolicy(nn.Module):
+class FlowUNetPolicy(ClassPrompted, nn.Module):
     """v_theta(x, k, labels) of a fine-tunable UNet, with its frozen pretrained copy as reference."""
 
     parameterisation = "velocity"
@@ -72,15 +72,6 @@ class FlowUNetPolicy(nn.Module):
         return flow_sde.chain_mean_fn(self.t, lambda x, k: self.velocity(x, k, labels),
                                       lambda y, tau: self._velocity_at(self.unet, y, tau, labels), plan)
 
-    def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, 1, self.size, self.size, generator=generator)
-
-    def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randint(0, NUM_CLASSES, (n,), generator=generator)
-
-    @staticmethod
-    def balanced_prompts(n: int) -> torch.Tensor:
-        return torch.arange(n) % NUM_CLASSES
 
 
 def pretrain_loss(pre):
@@ -116,10 +107,6 @@ def policy(cfg, upstream: dict, generator=None, weights: str | None = None) -> F
 
 def pretrained(cfg, upstream: dict, generator=None) -> FlowUNetPolicy:
     return policy(cfg, upstream, generator)
-
-
-def save_trained(p: FlowUNetPolicy, out_dir) -> None:
-    p.unet.save_pretrained(str(out_dir / "unet"), safe_serialization=True)
 
 
 def finetuned(cfg, upstream: dict, result_dir, generator=None) -> FlowUNetPolicy:

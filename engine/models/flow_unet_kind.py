@@ -4,14 +4,14 @@ pretrained in the DAG by its own `pretrain` block, sampled by the flow SDE (samp
 stages of the `unet` family."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
 from ..registry import Kind, register
 from ..spec.base import Strict
-from .declare import diffusion_rules, learns_from_pairs
-from .unet_kind import policy_gradient_nodes
+from .declare import flow_family_rules
+from .unet_kind import UNetArchitecture, policy_gradient_nodes
 
 
 class FlowPretrain(Strict):
@@ -24,34 +24,15 @@ class FlowPretrain(Strict):
     seed: int = Field(0, ge=0)
 
 
-class FlowUNetModel(Strict):
+class FlowUNetModel(UNetArchitecture):
     """A class-conditional diffusers UNet2DModel predicting the rectified flow's velocity."""
     kind: Literal["flow_unet"]
-    channels: list[Annotated[int, Field(ge=4, le=4096)]] = Field([32, 64], min_length=1, max_length=6)
-    layers_per_block: int = Field(1, ge=1, le=8)
-    norm_groups: int = Field(8, ge=1, le=64)
     shift: float = Field(1.0, gt=0, le=100)     # the sampling grid's time shift (SD3/FLUX); 1 = uniform in t
     pretrain: FlowPretrain = FlowPretrain()
 
-    @field_validator("norm_groups")
-    @classmethod
-    def _groups(cls, v: int, info: ValidationInfo) -> int:
-        channels = info.data.get("channels") or []
-        if any(c % v for c in channels):
-            raise ValueError(f"every channel count ({channels}) must be divisible by norm_groups {v}")
-        return v
-
 
 def rules(cfg) -> list[tuple[str, str]]:
-    errors = diffusion_rules(cfg)
-    if errors:
-        return errors
-    if cfg.sampler.kind != "flow_sde":
-        errors.append(("sampler.kind", f"a rectified flow is sampled by flow_sde, not '{cfg.sampler.kind}'"))
-    if learns_from_pairs(cfg):
-        errors.append(("algorithm.kind", f"flow_unet is tuned by a policy-gradient algorithm, not "
-                                         f"'{cfg.algorithm.kind}' (pairs are for the unet family)"))
-    return errors
+    return flow_family_rules(cfg)
 
 
 register(Kind("model", "flow_unet", FlowUNetModel, code="engine.models.flow_unet", rules=rules,

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..registry import Kind, Node, register
 from ..spec.base import Pretrained, Strict
-from .declare import config_slice, diffusion_rules, evaluation_config, learns_from_pairs, run_kinds
+from .declare import config_slice, evaluation_config, flow_family_rules, run_kinds
 
 # Flow-GRPO's FLUX recipe (scripts/train_flux.py): MixGRPO's own code trains the whole transformer
 FLUX_LORA_TARGETS = ["attn.to_k", "attn.to_q", "attn.to_v", "attn.to_out.0", "attn.add_k_proj", "attn.add_q_proj",
@@ -44,14 +44,7 @@ class FluxModel(Strict):
 
 
 def rules(cfg) -> list[tuple[str, str]]:
-    errors = diffusion_rules(cfg)
-    if errors:
-        return errors
-    if cfg.sampler.kind != "flow_sde":
-        errors.append(("sampler.kind", f"FLUX is a rectified flow, sampled by flow_sde, not '{cfg.sampler.kind}'"))
-    if learns_from_pairs(cfg):
-        errors.append(("algorithm.kind", f"flux is tuned by a policy-gradient algorithm, not '{cfg.algorithm.kind}'"))
-    return errors
+    return flow_family_rules(cfg)
 
 
 def graph(cfg) -> list[Node]:

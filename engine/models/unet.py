@@ -40,7 +40,22 @@ def sampling_grid(pre, steps: int):
     return abar.sqrt().float(), (1 - abar).sqrt().float(), timesteps
 
 
-class UNetPolicy(nn.Module):
+class ClassPrompted:
+    """The digits families' prompts (a class label) and prior (standard normal 1 x size x size images)."""
+    size: int
+
+    def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, 1, self.size, self.size, generator=generator)
+
+    def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, NUM_CLASSES, (n,), generator=generator)
+
+    @staticmethod
+    def balanced_prompts(n: int) -> torch.Tensor:
+        return torch.arange(n) % NUM_CLASSES
+
+
+class UNetPolicy(ClassPrompted, nn.Module):
     """eps_theta(x, k, labels) of a fine-tunable UNet, with its frozen pretrained copy as reference."""
 
     def __init__(self, unet, pre, steps: int, size: int, keep_reference: bool = False):
@@ -68,17 +83,6 @@ class UNetPolicy(nn.Module):
     def eps_ref(self, x, k, labels=None):
         with torch.no_grad():
             return self._call(self.ref if self.ref is not None else self.unet, x, k, labels)
-
-    def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, 1, self.size, self.size, generator=generator)
-
-    def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randint(0, NUM_CLASSES, (n,), generator=generator)
-
-    @staticmethod
-    def balanced_prompts(n: int) -> torch.Tensor:
-        return torch.arange(n) % NUM_CLASSES
-
 
 def load_pretrained(path, pre, steps: int, keep_reference: bool = False) -> UNetPolicy:
     from diffusers import UNet2DModel

@@ -25,13 +25,11 @@ class Pretrain(Strict):
     seed: int = Field(0, ge=0)
 
 
-class UNetModel(Strict):
-    """A class-conditional diffusers UNet2DModel (the class label is the prompt)."""
-    kind: Literal["unet"]
+class UNetArchitecture(Strict):
+    """The fields of the class-conditional diffusers UNet2DModel the digits families share."""
     channels: list[Annotated[int, Field(ge=4, le=4096)]] = Field([32, 64], min_length=1, max_length=6)
     layers_per_block: int = Field(1, ge=1, le=8)
     norm_groups: int = Field(8, ge=1, le=64)
-    pretrain: Pretrain = Pretrain()
 
     @field_validator("norm_groups")
     @classmethod
@@ -40,6 +38,12 @@ class UNetModel(Strict):
         if any(c % v for c in channels):
             raise ValueError(f"every channel count ({channels}) must be divisible by norm_groups {v}")
         return v
+
+
+class UNetModel(UNetArchitecture):
+    """A class-conditional diffusers UNet2DModel (the class label is the prompt)."""
+    kind: Literal["unet"]
+    pretrain: Pretrain = Pretrain()
 
 
 def rules(cfg) -> list[tuple[str, str]]:

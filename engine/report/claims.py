@@ -48,18 +48,23 @@ def _cells(spec, claim) -> tuple[list[str], dict]:
     return keys, aggregate.group(spec, aggregate.selected_runs(spec, claim.where), keys, f"claim {claim.name}")
 
 
-def _points(plan, spec, claim, metrics) -> dict[tuple, dict]:
-    """A trend's, optimum's or contrast's data: group of the other axes -> seed -> ([axis value], [metric])."""
+def _runs_across(spec, claim) -> dict[tuple, dict]:
+    """group of the other axes -> seed -> {axis value: run}: the runs a grouped check compares."""
     chk = claim.check
     keys, cells = _cells(spec, claim)
-    points: dict[tuple, dict] = {}
+    out: dict[tuple, dict] = {}
     for k, runs in cells.items():
         rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
         for r in runs:
-            xs, ys = points.setdefault(rest, {}).setdefault(r.config.seed, ([], []))
-            xs.append(r.field(chk.axis))
-            ys.append(float(metrics(plan, r)[chk.metric]))
-    return points
+            out.setdefault(rest, {}).setdefault(r.config.seed, {})[r.field(chk.axis)] = r
+    return out
+
+
+def _points(plan, spec, claim, metrics) -> dict[tuple, dict]:
+    """A trend's, optimum's or contrast's data: group of the other axes -> seed -> ([axis value], [metric])."""
+    return {g: {seed: (list(at), [float(metrics(plan, r)[claim.check.metric]) for r in at.values()])
+                for seed, at in by_seed.items()}
+            for g, by_seed in _runs_across(spec, claim).items()}
 
 
 def _samples(plan, spec, claim, metrics, series, points=None) -> dict[tuple, dict]:
@@ -108,14 +113,8 @@ def crossing(xs, ys, target: float) -> float:
 def reaches(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
     """A `reaches` check's cells: (group + (axis vs, a)) -> {seed: cost to reach a's final value / a's cost - 1}."""
     chk = claim.check
-    keys, cells = _cells(spec, claim)
-    runs: dict[tuple, dict] = {}
-    for k, members in cells.items():
-        rest = tuple((a, v) for a, v in zip(keys, k) if a != chk.axis)
-        for r in members:
-            runs.setdefault(rest, {}).setdefault(r.config.seed, {})[r.field(chk.axis)] = r
     out: dict[tuple, dict] = {}
-    for g, by_seed in runs.items():
+    for g, by_seed in _runs_across(spec, claim).items():
         for seed, at in by_seed.items():
             if chk.value not in at:
                 continue
