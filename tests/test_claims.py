@@ -376,3 +376,7 @@ def test_reaches_never_reached_is_infinite_and_does_not_hold():
     mixed = judge(spec, REACHES, lambda f: {"seconds_per_epoch": 1.0},
                   curves=lambda f: once.get((f["algorithm.variant"], f["seed"]), curves["full_sde"]))
     assert mixed["verdict"] == INCONCLUSIVE            # one seed reached in half the time, one never
+    three = fake_spec({"algorithm.variant": ["full_sde", "mixgrpo"], "seed": [0, 1, 2]})
+    most = judge(three, REACHES, lambda f: {"seconds_per_epoch": 1.0},
+                 curves=lambda f: once.get((f["algorithm.variant"], f["seed"]), curves[f["algorithm.variant"]]))
+    assert most["verdict"] == FAILS                    # two of three seeds never reach

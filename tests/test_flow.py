@@ -210,3 +210,36 @@ def test_a_skipped_level_costs_no_model_evaluation():
     plan = OdePlan("dpmsolver2m", active, compressed_landings(active, 0.4))
     run_plan(p, plan, torch.randn(2, 1, 3, 3), T)
     assert len(calls) == 4 + int(plan.lands.sum())
+
+
+def test_the_first_step_from_t_1_is_flow_grpos():
+    """At t = 1 the noise estimate x + (1 - t) v is x itself and sigma uses the next grid point."""
+    T, lam = 5, 0.8
+    p = policy(SmoothNet(), T)
+    std = flow_sde.step_stds(type("S", (), {"stochasticity": lam})(), p.a, p.s)[T - 1]
+    x = torch.randn(2, 1, 3, 3, generator=torch.Generator().manual_seed(9))
+    v = SmoothNet()(x, torch.full((2,), 1000.0)).sample
+    t_next = float(p.t[T - 1])
+    sig2 = 2 * lam ** 2 * 1 / (1 - t_next)                  # eta^2 sigma / (1 - sigma_max), eta = sqrt(2) lambda
+    dt = t_next - 1
+    by_hand = x * (1 + sig2 / 2 * dt) + v * (1 + 0.0) * dt
+    assert math.isclose(float(std) ** 2, sig2 * -dt, rel_tol=1e-5)
+    torch.testing.assert_close(p.step_mean(x, T - 1, std), by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_large_stochasticity_makes_the_euler_maruyama_step_overshoot():
+    """A known property, not a bug: the step multiplies x by 1 - lambda^2 h / (1 - t') (t' = t, or the
+    next point at t = 1) besides v's own dependence; on a uniform 10-step grid the first two steps
+    give 1 - lambda^2, so lambda = 1 forgets x and lambda = 2 flips and triples it (gDDIM's steps keep
+    the marginals for every lambda). With a zero velocity the coefficient is read off directly."""
+    class Zero(torch.nn.Module):
+        def forward(self, x, timestep, class_labels=None):
+            return Out(torch.zeros_like(x))
+
+    T = 10
+    p = policy(Zero(), T, size=1)
+    x = torch.ones(1, 1, 1, 1)
+    for lam, want in ((0.5, 0.75), (1.0, 0.0), (2.0, -3.0)):
+        stds = flow_sde.step_stds(type("S", (), {"stochasticity": lam})(), p.a, p.s)
+        for k in (T - 1, T - 2):
+            assert float(p.step_mean(x, k, stds[k])) == pytest.approx(want, abs=1e-5), (lam, k)

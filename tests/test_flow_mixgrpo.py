@@ -29,6 +29,14 @@ def test_the_random_window_is_drawn_from_the_seed_and_epoch_and_stays_on_the_gri
     assert all(max(w) - min(w) == 3 and min(w) >= 0 for w in draws[0])
 
 
+def test_a_fixed_full_sde_window_cannot_start_late(tmp_path):
+    f = tmp_path / "flow_rules.yaml"
+    f.write_text(FLOW % ("flow_sde", ", variant: full_sde, schedule: fixed, window_start: 3"))
+    with pytest.raises((SpecError, SpecErrors)) as e:
+        load_and_expand(f, "smoke")
+    assert "algorithm.window_start: a window of 10 from step 3 runs past the 10 steps" in str(e.value)
+
+
 def test_a_fixed_window_stays_and_full_sde_covers_every_step():
     assert {tuple(window_steps(e, alg(schedule="fixed", window_start=3), T).tolist()) for e in range(1, 9)} \
         == {(6, 5, 4, 3)}
@@ -51,6 +59,8 @@ def test_the_plan_of_the_deterministic_steps():
 
 def test_timings_are_the_median_without_the_warm_up_epoch_and_the_sum():
     assert train_metrics({"epoch_seconds": [9.0, 1.0, 3.0, 2.0]}) == {"seconds_per_epoch": 2.0, "train_seconds": 15.0}
+    resumed = {"epoch_seconds": [9.0, 1.0, 8.0, 3.0, 2.0], "warm_up": [0, 2]}      # a resume after epoch 2
+    assert train_metrics(resumed) == {"seconds_per_epoch": 2.0, "train_seconds": 23.0}
     assert train_metrics({}) == {}
 
 

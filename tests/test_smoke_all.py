@@ -17,8 +17,8 @@ def test_every_spec_runs_at_smoke_scale(smoke_store, monkeypatch):
     assert missing == []
     assert all(plan.status(h) == "done" for h in plan.instances)
     grids = list((smoke_store / "results" / "evaluate").glob("*/samples_finetuned.png"))
-    evaluated = {plan.run_hash(r, "evaluate") for s in plan.specs for r in s.runs
-                 if getattr(r.config.model, "kind", None) == "unet"}     # the judged image family
+    evaluated = {plan.run_hash(r, "evaluate") for s in plan.specs for r in s.runs     # the judged image families
+                 if getattr(r.config.model, "kind", None) in ("unet", "flow_unet")}
     assert len(grids) == len(evaluated)            # specs share identical runs (one result each)
 
 

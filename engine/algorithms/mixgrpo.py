@@ -68,6 +68,7 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
     opt = optimizer or make_optimizer(policy, cfg)
     state = {} if state is None else state
     seconds = state.setdefault("epoch_seconds", [])
+    state.setdefault("warm_up", []).append(len(seconds))     # this process's first epoch (a resume starts one)
     T = len(stds)
     update = 0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
@@ -95,12 +96,13 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
 
 
 def train_metrics(state: dict) -> dict:
-    """seconds_per_epoch: the median over epochs, the first (warm-up) dropped when there are more;
-    train_seconds: their sum (epochs before a resume included)."""
+    """seconds_per_epoch: the median over epochs, each process's first epoch (its warm-up; a resumed
+    run has two) dropped when others remain; train_seconds: their sum (epochs before a resume included)."""
     seconds = state.get("epoch_seconds", [])
     if not seconds:
         return {}
-    steady = seconds[1:] if len(seconds) > 1 else seconds
+    warm = set(state.get("warm_up", [0]))
+    steady = [s for i, s in enumerate(seconds) if i not in warm] or seconds
     return {"seconds_per_epoch": statistics.median(steady), "train_seconds": sum(seconds)}
 
 

@@ -62,8 +62,9 @@ def rules(cfg) -> list[tuple[str, str]]:
     if cfg.sampler is not None and alg.window_size > cfg.sampler.steps:
         errors.append(("algorithm.window_size", f"window_size {alg.window_size} is more than "
                                                 f"sampler.steps {cfg.sampler.steps} (equal: full-SDE GRPO)"))
-    if cfg.sampler is not None and alg.schedule == "fixed" and alg.window_start + alg.window_size > cfg.sampler.steps:
-        errors.append(("algorithm.window_start", f"a window of {alg.window_size} from step {alg.window_start} "
+    size = alg.window_length(cfg.sampler.steps) if cfg.sampler is not None else alg.window_size
+    if cfg.sampler is not None and alg.schedule == "fixed" and alg.window_start + size > cfg.sampler.steps:
+        errors.append(("algorithm.window_start", f"a window of {size} from step {alg.window_start} "
                                                  f"runs past the {cfg.sampler.steps} steps"))
     flash = [f for f in ("variant", "ode_solver", "ode_compress") if getattr(alg, f) not in (None, "mixgrpo", "full_sde")]
     if (alg.solver != "euler" or alg.compress != 1.0) and cfg.model is not None and \

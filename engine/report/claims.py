@@ -12,7 +12,8 @@ for a trend, the groups of the other swept axes), in the metric's units:
                     each), per group of the other axes
   reaches           the cost (epochs x the run's cost per epoch) the run at axis = value takes to reach
                     the final value of the series of the run at axis = a, over a's whole cost, minus 1;
-                    per seed, paired, a cell per a and group; +inf where it never reaches
+                    per seed, paired, a cell per a and group; +inf where it never reaches: a cell
+                    where most seeds never reach does not hold, one where some never do cannot hold
 A cell's verdict comes from the t interval of its mean effect over seeds against the threshold
 ±min_effect (stats.verdict). The claim holds when at least min_fraction of its cells hold; it
 does not hold when more than 1 - min_fraction of them do not (so min_fraction is out of reach
@@ -215,8 +216,11 @@ def evaluate_claim(plan, spec, claim, metrics=aggregate.metrics, series=aggregat
     cells = []
     for key, by_seed in samples.items():
         iv = t_interval(list(by_seed.values()), LEVEL)
+        judged = verdict(iv.lo, iv.hi, threshold, direction)
+        if claim.check.kind == "reaches" and 2 * sum(math.isinf(e) for e in by_seed.values()) > len(by_seed):
+            judged = FAILS                # most seeds never reach it (some do: no interval to judge)
         cells.append({"cell": dict(key), "effect": iv.mean, "lo": iv.lo, "hi": iv.hi, "n": iv.n,
-                      "per_seed": by_seed, "verdict": verdict(iv.lo, iv.hi, threshold, direction)})
+                      "per_seed": by_seed, "verdict": judged})
     over_cells: dict = {}                           # seed -> its effects in every cell
     for effects in samples.values():
         for seed, e in effects.items():

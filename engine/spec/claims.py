@@ -88,7 +88,8 @@ class ReachesClaim(Strict):
     axis = a, for each a in `against` (every other value when empty), relative to a's whole cost:
     effect = cost to reach / a's total cost - 1 (-0.5: in half the time). An epoch's cost is the
     run's metric `cost` (e.g. seconds per epoch); the crossing is interpolated linearly between curve
-    points; a run that never reaches the target counts +inf for that seed. Claimed < -min_effect."""
+    points; a run that never reaches the target counts +inf for that seed (a cell where most seeds
+    never reach does not hold; where some do not, it cannot hold). Claimed < -min_effect."""
     REFS: ClassVar = (("metric", "series"), ("cost", "metric"), ("axis", "axis"))
     kind: Literal["reaches"]
     metric: str
