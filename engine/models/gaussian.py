@@ -142,6 +142,18 @@ class AffinePolicy(nn.Module):
         m, v, _ = self._walk(stds, init_mean, init_var)
         return m, v
 
+    def conditional_reward(self, x: torch.Tensor, level: int, stds: torch.Tensor, reward) -> torch.Tensor:
+        """E[r(x_0) | x_level = x] for each row of x [n, d] under the chain with step stds `stds`, exactly:
+        the steps below `level` are affine in x plus Gaussian noise, so x_0 given x is Gaussian. The
+        value a continuous-time critic learns (engine/algorithms/value.py); level 0 gives r(x)."""
+        m, v = x, torch.zeros(x.shape[-1], dtype=x.dtype)
+        with torch.no_grad():
+            for k in range(level - 1, -1, -1):
+                M, N = self.affine_coeffs(k, stds[k])
+                m = M * m + N
+                v = M * M * v + stds[k] ** 2
+        return reward.expectation_rows(m, v)
+
     def exact_kl(self, stds: torch.Tensor) -> torch.Tensor:
         """KL(P_theta || P_pre) of whole chains under step stds `stds` (engine/algorithms/kl.py), exactly:
         sum over stochastic steps of E|dM x + dN|^2 / (2 std^2), x the chain's state before the step."""

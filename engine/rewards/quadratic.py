@@ -16,6 +16,10 @@ class QuadraticReward:
         """E[r(x)] for x ~ N(mean, diag(var)): -scale * (|mean - c|^2 + sum var)."""
         return -self.scale * (((mean - self.center) ** 2).sum() + var.sum())
 
+    def expectation_rows(self, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """E[r(x)] for each row of `mean` [n, d], x ~ N(mean_i, diag(var)) with var [d]: [n]."""
+        return -self.scale * (((mean - self.center) ** 2).sum(-1) + var.sum())
+
 
 def build(cfg, upstream: dict, device=None) -> QuadraticReward:
     return QuadraticReward(cfg.center, cfg.scale)
