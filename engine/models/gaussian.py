@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .gaussian_score_kind import has_optimum
-from .processes import grid, prior_std
+from .processes import grid, level_times, prior_std
 
 
 class GaussianData:
@@ -176,6 +176,37 @@ class AffinePolicy(nn.Module):
         return m, v, kl
 
 
+class ContinuousAffinePolicy(AffinePolicy):
+    """The same exact eps* plus a correction that is a function of continuous time (the continuous-time
+    RL papers' policy, arXiv 2409.08400 / 2502.01819): A(t) = sum_j theta_A[j] t^j, b(t) likewise, with t
+    the level's time (processes.level_times), so one trained theta samples at any step count. Per step it
+    is still affine in x, so exact moments, KL and the rest of AffinePolicy hold unchanged."""
+
+    def __init__(self, data: GaussianData, process, steps: int, degree: int = 3, init_scale: float = 0.0,
+                 generator: torch.Generator | None = None, start: str = "process"):
+        super().__init__(data, process, steps, 0.0, None, start)
+        del self._parameters["A"], self._parameters["b"]
+        times = level_times(process, steps)[1:]                        # step k uses level k + 1
+        self.register_buffer("features", times[:, None] ** torch.arange(degree + 1, dtype=torch.float64))
+        init = lambda: (init_scale * torch.randn(degree + 1, data.dim, generator=generator, dtype=torch.float64)
+                        if init_scale > 0 else torch.zeros(degree + 1, data.dim, dtype=torch.float64))
+        self.theta_A = nn.Parameter(init())
+        self.theta_b = nn.Parameter(init())
+
+    @property
+    def A(self) -> torch.Tensor:            # [steps, d]
+        return self.features @ self.theta_A
+
+    @property
+    def b(self) -> torch.Tensor:
+        return self.features @ self.theta_b
+
+    def reset_to_pretrained(self) -> None:
+        with torch.no_grad():
+            self.theta_A.zero_()
+            self.theta_b.zero_()
+
+
 # ----------------------------------------------------------------------------- the KL-regularised optimum
 def tilted_target(data: GaussianData, center: float, scale: float, beta: float):
     """(mean, var) per dimension of p* ∝ N(mu, v I) exp(-scale |x - c|^2 / beta); beta = 0: (c, 0)."""
@@ -252,6 +283,9 @@ def evaluation_metrics(finetuned: AffinePolicy, pretrained: AffinePolicy, cfg, o
 # ----------------------------------------------------------------------------- the model contract
 def policy(cfg, upstream: dict, generator=None) -> AffinePolicy:
     """The fine-tunable policy of a run config (data, model, sampler steps)."""
+    if cfg.model.correction == "continuous":
+        return ContinuousAffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps,
+                                      cfg.model.time_degree, cfg.model.init_scale, generator, start=cfg.model.start)
     return AffinePolicy(GaussianData(cfg.data), cfg.model.process, cfg.sampler.steps, cfg.model.init_scale, generator,
                         start=cfg.model.start)
 
@@ -262,9 +296,12 @@ def pretrained(cfg, upstream: dict, generator=None) -> AffinePolicy:
     return p
 
 
+TRAINED = ("A", "b", "theta_A", "theta_b")      # the correction's parameters (per step, or continuous in t)
+
+
 def save_trained(p: AffinePolicy, out_dir) -> None:
     from safetensors.torch import save_file
-    save_file({k: v.detach().contiguous() for k, v in p.state_dict().items() if k in ("A", "b")},
+    save_file({k: v.detach().contiguous() for k, v in p.state_dict().items() if k in TRAINED},
               str(out_dir / "policy.safetensors"))
 
 

@@ -20,6 +20,10 @@ class GaussianScoreModel(Strict):
     # where sampling starts: "process", N(0, prior_std^2 I) (VP: 1, VE: sigma_max^2); "marginal", the
     # exact forward marginal of the data at the last grid level (VE: N(mu, sigma_max^2 + v))
     start: Literal["process", "marginal"] = neutral("process")
+    # the correction: one affine map per step, or continuous in time (polynomial of degree time_degree in
+    # the level's time: one policy at every step count; the continuous-time RL papers' policy)
+    correction: Literal["per_step", "continuous"] = neutral("per_step")
+    time_degree: int = neutral(3, ge=0, le=8)
 
 
 def graph(cfg) -> list[Node]:

@@ -33,6 +33,17 @@ def grid(process, steps: int, dtype=torch.float64) -> tuple[torch.Tensor, torch.
     raise ValueError(f"unknown process kind {process.kind!r}")
 
 
+def level_times(process, steps: int, dtype=torch.float64) -> torch.Tensor:
+    """The time in [0, 1] of each grid level [steps + 1], the same for every step count: VP's t (the grid
+    is uniform in it); VE's position of sigma on its geometric scale (level 0, sigma = 0, gets 0)."""
+    if process.kind == "vp":
+        return torch.linspace(0.0, 1.0, steps + 1, dtype=dtype)
+    if process.kind == "ve":
+        inner = torch.arange(steps, dtype=dtype) / max(steps - 1, 1)
+        return torch.cat([torch.zeros(1, dtype=dtype), inner])
+    raise ValueError(f"unknown process kind {process.kind!r}")
+
+
 def prior_std(process) -> float:
     """Std of the sampler's starting distribution N(0, std^2 I)."""
     if process.kind == "vp":
@@ -46,4 +57,4 @@ def log_snr(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return 2 * (torch.log(a) - torch.log(s))
 
 
-__all__ = ["grid", "prior_std", "vp_abar", "log_snr", "math"]
+__all__ = ["grid", "level_times", "prior_std", "vp_abar", "log_snr", "math"]
