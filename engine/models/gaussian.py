@@ -306,7 +306,15 @@ def save_trained(p: AffinePolicy, out_dir) -> None:
 
 
 def finetuned(cfg, upstream: dict, result_dir, generator=None) -> AffinePolicy:
+    """The trained policy on the grid of cfg.sampler.steps. A continuous correction loads as it is; a
+    per-step one trained with another step count gives each step the correction of the trained step
+    nearest in time (piecewise constant: how a per-step policy transfers)."""
     from safetensors.torch import load_file
     p = policy(cfg, upstream, generator)
-    p.load_state_dict({**p.state_dict(), **load_file(str(result_dir / "policy.safetensors"))})
+    saved = load_file(str(result_dir / "policy.safetensors"))
+    if "A" in saved and len(saved["A"]) != p.steps:
+        trained = level_times(p.process, len(saved["A"]))[1:]
+        nearest = (level_times(p.process, p.steps)[1:, None] - trained[None]).abs().argmin(1)
+        saved = {k: v[nearest] for k, v in saved.items()}
+    p.load_state_dict({**p.state_dict(), **saved})
     return p

@@ -8,7 +8,9 @@ is paired: both policies see the same noises).
 Image families add, from a judge that is not the reward: judge accuracy on the prompted
 class and diversity (mean pairwise distance of judge features within a class), both on
 ODE samples, and before/after sample grids; with `evaluation.per_prompt` also the fraction of
-prompts improved (prompts_improved; per prompt instance: samples_improved). The trained policy is
+prompts improved (prompts_improved; per prompt instance: samples_improved). `evaluation.steps` evaluates
+both policies with another step count than training's (the algorithm's own metrics, on the training
+grid, are then left out). The trained policy is
 a finetune result, or the result of the stage kind the instance's `trained_by` names (offline
 preference tuning: image_po, sd_dpo). MixGRPO adds reward_window: the mixed ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
 of decoded ODE samples before and after fine-tuning.
@@ -40,6 +42,9 @@ def run(instance, out_dir, log: Log) -> dict:
     ft_up = dict(zip(ft_prov.get("roles", []), ft_prov["upstream"]))
     cfg = finetune_config(ft_prov["config"], ft_up)
     ev = instance.config["evaluation"]
+    transfer = ev.get("steps") not in (None, cfg.sampler.steps)
+    if transfer:             # the same trained policy at another step count (its family maps it onto the grid)
+        cfg = cfg.model_copy(update={"sampler": cfg.sampler.model_copy(update={"steps": ev["steps"]})})
     setup_torch()
     gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
     ft_dir = store.result_dir(trained_by, up["finetune"])
@@ -60,7 +65,7 @@ def run(instance, out_dir, log: Log) -> dict:
         metrics["improvement_se"] = 0.0
     metrics["method"] = method
     algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
-    if hasattr(algorithm, "evaluation_metrics"):       # the algorithm's own (its `metrics` trait declares them)
+    if hasattr(algorithm, "evaluation_metrics") and not transfer:   # its own (`metrics` trait), on the training grid
         metrics.update(algorithm.evaluation_metrics(ft, train_stds, reward, method, cfg, ev))
     if hasattr(family(cfg), "evaluation_metrics"):     # the model family's own (its `metrics` trait)
         metrics.update(family(cfg).evaluation_metrics(ft, pre, cfg, ode_stds, train_stds, reward))

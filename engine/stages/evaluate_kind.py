@@ -4,7 +4,7 @@ algorithm and a model family may add their own (their `metrics` traits: MixGRPO'
 reward, the Gaussian family's distances to the KL-regularised optimum)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import Field
 
@@ -20,6 +20,9 @@ class Evaluation(Strict):
     judge: Classifier = Classifier(arch="mlp", width=128, seed=1)   # image families only
     # image families: also the fraction of prompts (classes) whose mean judge log-probability rises
     per_prompt: bool = neutral(False)
+    # evaluate the tuned and pretrained policies with this many sampler steps instead of training's
+    # (no retraining: a sweep of it shares one finetune); None: the training sampler's
+    steps: Optional[int] = neutral(None, ge=1, le=10_000)
 
 
 REWARD = ("reward_ode", "reward_sde", "gap", "improvement", "reward_ode_pretrained", "reward_sde_pretrained",

@@ -1,0 +1,50 @@
+"""`evaluation.steps`: a trained policy evaluated at other step counts without retraining (groundwork of
+the continuous-time RL issue): a sweep of it shares one finetune, the training step count gives the
+same numbers as leaving it out, and a per-step correction transfers by the trained step nearest in time."""
+import json
+
+import torch
+
+from engine.models import gaussian
+from engine.spec.models import RunConfig
+
+from .tinystore import GAUSSIAN, build_store, hashes_of
+
+SWEEP = GAUSSIAN.replace("name: tiny\n", "name: steps\n").replace(
+    "evaluation: {method: monte_carlo, samples: 2000}", "evaluation: {method: exact, steps: [10, 20, 40]}").replace(
+    "seeds: [0, 1]", "seeds: [0]").replace("tiny_table", "steps_table")
+
+
+def test_an_evaluation_step_sweep_shares_one_finetune_and_moves_the_numbers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = build_store(tmp_path, SWEEP, "steps")
+    assert len(hashes_of(plan, "finetune")) == 1 and len(hashes_of(plan, "evaluate")) == 3
+    metrics = {}
+    for h in hashes_of(plan, "evaluate"):
+        inst = plan.instances[h]
+        metrics[inst.config["evaluation"]["steps"]] = json.loads((inst.path / "metrics.json").read_text())
+    same = GAUSSIAN.replace("name: tiny\n", "name: same\n").replace(
+        "evaluation: {method: monte_carlo, samples: 2000}", "evaluation: {method: exact}").replace(
+        "seeds: [0, 1]", "seeds: [0]").replace("tiny_table", "same_table")
+    base = build_store(tmp_path, same, "same")
+    (h,) = [h for h in hashes_of(base, "evaluate") if any(spec == "same" for spec, _ in base.instances[h].runs)]
+    assert hashes_of(base, "finetune") == hashes_of(plan, "finetune")          # the same training
+    default = json.loads((base.instances[h].path / "metrics.json").read_text())
+    assert metrics[10]["reward_ode"] == default["reward_ode"] and metrics[10]["gap"] == default["gap"]
+    assert metrics[20]["reward_ode_pretrained"] != metrics[10]["reward_ode_pretrained"]   # another grid
+    assert metrics[40]["gap_pretrained"] != metrics[20]["gap_pretrained"]
+
+
+def test_a_per_step_correction_transfers_by_the_nearest_trained_step(tmp_path):
+    run = {"data": {"kind": "gaussian", "dim": 2}, "model": {"kind": "gaussian_score", "process": {"kind": "vp"},
+                                                          "init_scale": 0.3},
+           "sampler": {"kind": "gddim", "steps": 10, "stochasticity": 1.0},
+           "algorithm": {"kind": "ddpo", "epochs": 1, "batch_size": 8}, "reward": {"kind": "quadratic"}}
+    cfg = RunConfig.model_validate(run)
+    p = gaussian.policy(cfg, {}, torch.Generator().manual_seed(0))
+    gaussian.save_trained(p, tmp_path)
+    at20 = gaussian.finetuned(RunConfig.model_validate({**run, "sampler": {**run["sampler"], "steps": 20}}), {}, tmp_path)
+    # step k of 20 starts at t = (k + 1) / 20; trained step j of 10 at (j + 1) / 10
+    assert torch.equal(at20.A[1], p.A[0]) and torch.equal(at20.A[19], p.A[9]) and torch.equal(at20.b[5], p.b[2])
+    at10 = gaussian.finetuned(cfg, {}, tmp_path)
+    assert torch.equal(at10.A, p.A) and torch.equal(at10.b, p.b)
