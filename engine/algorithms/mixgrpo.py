@@ -30,12 +30,11 @@ RANDOM_WINDOW_SEED = 1_000_033
 
 def window_steps(epoch: int, cfg, T: int, seed: int = 0) -> torch.Tensor:
     """Step indices k (k = T-1 is the first denoising step) inside the window at `epoch` (1-based)."""
-    schedule = getattr(cfg, "schedule", "progressive")
     size = cfg.window_length(T)
     starts = list(range(0, T - size + 1, cfg.window_stride))
-    if schedule == "fixed":
+    if cfg.schedule == "fixed":
         j0 = cfg.window_start
-    elif schedule == "random":
+    elif cfg.schedule == "random":
         g = torch.Generator().manual_seed(RANDOM_WINDOW_SEED * (seed + 1) + epoch)
         j0 = starts[int(torch.randint(len(starts), (1,), generator=g))]
     else:

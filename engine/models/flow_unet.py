@@ -22,12 +22,7 @@ from .unet import ClassPrompted, save_trained  # noqa: F401  (the contract's sav
 TIME_SCALE = 1000.0
 
 
-def _view(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-step coefficients [S] against x [S, m, ...]; a scalar against x [n, ...]."""
-    return v.view((-1,) + (1,) * (x.dim() - 1)) if v.dim() == 1 else v
-
-
-class FlowUNetPolicy(ClassPrompted, nn.Module):
+class FlowUNetPolicy(flow_sde.FlowTransition, ClassPrompted, nn.Module):
     """v_theta(x, k, labels) of a fine-tunable UNet, with its frozen pretrained copy as reference."""
 
     parameterisation = "velocity"
@@ -62,16 +57,9 @@ class FlowUNetPolicy(ClassPrompted, nn.Module):
                 return self._velocity_at(net, x, self.t[k + 1], labels)
         return self._velocity_at(net, x, self.t[k + 1], labels)
 
-    def step_mean(self, x, k, std, labels=None, reference: bool = False):
-        """Mean of the flow-SDE step k (level k+1 -> k) with std `std` (0: the Euler ODE)."""
-        v = self.velocity(x, k, labels, reference)
-        return flow_sde.step_mean(x, v, _view(self.t[k + 1], x), _view(self.t[k], x), std)
-
-    def ode_chain(self, labels, plan):
-        """mean_fn(x, k, std) of one chain whose deterministic steps follow `plan` (flow_sde.chain_mean_fn)."""
-        return flow_sde.chain_mean_fn(self.t, lambda x, k: self.velocity(x, k, labels),
-                                      lambda y, tau: self._velocity_at(self.unet, y, tau, labels), plan)
-
+    def velocity_at(self, x, tau, labels=None):
+        """v of the tuned UNet at time tau (a scalar), for the deterministic steps of a solver's plan."""
+        return self._velocity_at(self.unet, x, tau, labels)
 
 
 def pretrain_loss(pre):

@@ -99,12 +99,7 @@ def encode_prompts(parts: dict, texts: list[str], max_length: int, device, chunk
     return torch.cat(cond), torch.cat(pooled)
 
 
-def _view(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-step coefficients [S] against x [S, m, ...]; a scalar against x [n, ...]."""
-    return v.view((-1,) + (1,) * (x.dim() - 1)) if v.dim() == 1 else v
-
-
-class FluxPolicy(nn.Module):
+class FluxPolicy(flow_sde.FlowTransition, nn.Module):
     """v_theta(x, k, prompt indices) of the LoRA-adapted FLUX transformer on packed latents."""
 
     parameterisation = "velocity"
@@ -168,15 +163,9 @@ class FluxPolicy(nn.Module):
         out = self._velocity_at(x.reshape(S * m, *x.shape[2:]), self.t[k + 1].repeat_interleave(m), prompts.repeat(S))
         return out.reshape(x.shape)
 
-    def step_mean(self, x, k, std, prompts, reference: bool = False):
-        """Mean of the flow-SDE step k (level k+1 -> k) with std `std` (0: the Euler ODE)."""
-        v = self.velocity(x, k, prompts, reference)
-        return flow_sde.step_mean(x, v, _view(self.t[k + 1], x), _view(self.t[k], x), std)
-
-    def ode_chain(self, prompts, plan):
-        """mean_fn(x, k, std) of one chain whose deterministic steps follow `plan` (flow_sde.chain_mean_fn)."""
-        return flow_sde.chain_mean_fn(self.t, lambda x, k: self.velocity(x, k, prompts),
-                                      lambda y, tau: self._velocity_at(y, tau.expand(y.shape[0]), prompts), plan)
+    def velocity_at(self, x, tau, prompts):
+        """v at time tau (a scalar), for the deterministic steps of a solver's plan."""
+        return self._velocity_at(x, tau.expand(x.shape[0]), prompts)
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         z = torch.randn(n, self.channels, self.side, self.side, generator=generator, dtype=torch.float32)

@@ -39,7 +39,7 @@ def step_stds(sampler, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """Per-step std, shape [T]; index k steps from level k+1 to level k. The grid's t is `s`."""
     t = s.double()
     t_now, h = t[1:], t[1:] - t[:-1]
-    below = torch.where(t_now >= 1, t[:-1][-1].expand_as(t_now), t_now)       # t = 1: the next grid point
+    below = torch.where(t_now >= 1, t[-2].expand_as(t_now), t_now)       # t = 1: the next grid point
     sigma = math.sqrt(2.0) * sampler.stochasticity * (t_now / (1 - below)).sqrt()
     return (sigma * h.clamp_min(0).sqrt()).to(s.dtype)
 
@@ -69,7 +69,7 @@ def chain_mean_fn(t: torch.Tensor, velocity, velocity_at, plan):
 
     def moved(x, v, to: int):
         s = float(t[chain["level"]])
-        chain.update(x0=x - s * v, lam=second_order._lam(1 - s, s), level=to)
+        chain.update(x0=x - s * v, lam=second_order.half_log_snr(1 - s, s), level=to)
 
     def mean(x, k, std):
         if not bool(plan.active[k]):                    # an SDE step, or an Euler step outside the plan
@@ -92,3 +92,25 @@ def chain_mean_fn(t: torch.Tensor, velocity, velocity_at, plan):
         moved(x, v, k)
         return out
     return mean
+
+
+def _per_step(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-step coefficients [S] against x [S, m, ...]; a scalar against x [n, ...]."""
+    return v.view((-1,) + (1,) * (x.dim() - 1)) if v.dim() == 1 else v
+
+
+class FlowTransition:
+    """The transition every rectified-flow policy shares (the samplers' contract, samplers/__init__.py):
+    the flow-SDE step and chains whose deterministic steps follow a solver's plan. The policy gives `t`
+    (the level grid), velocity(x, k, prompts, reference) at step k's start (k an int, or [S] steps for
+    x [S, m, ...]) and velocity_at(x, tau, prompts) at a time tau."""
+
+    def step_mean(self, x, k, std, prompts=None, reference: bool = False):
+        """Mean of the flow-SDE step k (level k+1 -> k) with std `std` (0: the Euler ODE)."""
+        v = self.velocity(x, k, prompts, reference)
+        return step_mean(x, v, _per_step(self.t[k + 1], x), _per_step(self.t[k], x), std)
+
+    def ode_chain(self, prompts, plan):
+        """mean_fn(x, k, std) of one chain whose deterministic steps follow `plan` (chain_mean_fn)."""
+        return chain_mean_fn(self.t, lambda x, k: self.velocity(x, k, prompts),
+                             lambda y, tau: self.velocity_at(y, tau, prompts), plan)

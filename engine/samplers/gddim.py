@@ -71,12 +71,11 @@ def sample_chain(eps_fn, a, s, stds, x_T, generator, record: bool = True, draw=N
     if record:
         xs[T] = x
     for k in range(T - 1, -1, -1):
-        eps = eps_fn(x, k) if mean_fn is None else None
         std = stds[k]
         # drawn on the CPU generator and moved, so a GPU run replays the same noise
         noise = draw(x.shape, generator, x.dtype).to(x.device) if std > 0 else torch.zeros_like(x)
         if mean_fn is None:
-            x_new, mean = step(x, eps, a[k + 1], s[k + 1], a[k], s[k], std, noise)
+            x_new, mean = step(x, eps_fn(x, k), a[k + 1], s[k + 1], a[k], s[k], std, noise)
         else:
             mean = mean_fn(x, k, std)
             x_new = mean + std * noise

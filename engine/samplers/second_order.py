@@ -30,9 +30,6 @@ from dataclasses import dataclass
 
 import torch
 
-SOLVERS = ("euler", "heun", "dpmsolver2m")
-
-
 def heun(f, x, tau, tau_p, d1=None, euler: bool = False):
     """x at tau_p after one Heun step of dx/dtau = f(x, tau) (an Euler step when `euler`).
     d1: f(x, tau) when the caller has it already."""
@@ -43,7 +40,8 @@ def heun(f, x, tau, tau_p, d1=None, euler: bool = False):
     return x + (tau_p - tau) * 0.5 * (d1 + f(x_euler, tau_p))
 
 
-def _lam(alpha: float, sigma: float) -> float:
+def half_log_snr(alpha: float, sigma: float) -> float:
+    """lambda = log(alpha / sigma), DPM-Solver's time variable (-inf at alpha = 0, inf at sigma = 0)."""
     if sigma == 0:
         return math.inf
     return -math.inf if alpha == 0 else math.log(alpha / sigma)
@@ -53,7 +51,7 @@ def dpm2m_step(x, d0, alpha_s: float, sigma_s: float, alpha_t: float, sigma_t: f
                d_prev=None, lam_prev: float | None = None):
     """One DPM-Solver++(2M) step from (alpha_s, sigma_s) to (alpha_t, sigma_t) given the data
     prediction d0 at s; second order when the previous step's (d_prev, lam_prev) is given."""
-    lam_s, lam_t = _lam(alpha_s, sigma_s), _lam(alpha_t, sigma_t)
+    lam_s, lam_t = half_log_snr(alpha_s, sigma_s), half_log_snr(alpha_t, sigma_t)
     h = lam_t - lam_s
     phi = math.expm1(-h)                     # e^-h - 1; -1 at t = 0 (h infinite)
     out = (sigma_t / sigma_s) * x - alpha_t * phi * d0
