@@ -86,17 +86,22 @@ def _samples(plan, spec, claim, metrics, series, points=None) -> dict[tuple, dic
     return {g: es for g, es in out.items() if es}      # a group needs two (trend) or three values of the axis
 
 
+def _compared(chk, at) -> list:
+    """The axis values a paired check (contrast, reaches) compares `chk.value` with, among those `at` has
+    run: `against`, or every other value; none when `value` itself did not run."""
+    if chk.value not in at:
+        return []
+    return [a for a in chk.against or sorted((x for x in at if x != chk.value), key=str) if a in at and a != chk.value]
+
+
 def contrasts(points: dict, chk) -> dict[tuple, dict]:
     """A contrast's cells: (group + (axis vs, a)) -> {seed: m(value) - m(a)}, for the seeds that ran both."""
     out: dict[tuple, dict] = {}
     for g, by_seed in points.items():
         for seed, (xs, ys) in by_seed.items():
             at = dict(zip(xs, ys))
-            if chk.value not in at:
-                continue
-            for a in chk.against or sorted({x for x in xs if x != chk.value}, key=str):
-                if a in at and a != chk.value:
-                    out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = at[chk.value] - at[a]
+            for a in _compared(chk, at):
+                out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = at[chk.value] - at[a]
     return out
 
 
@@ -117,13 +122,12 @@ def reaches(plan, spec, claim, metrics, series) -> dict[tuple, dict]:
     out: dict[tuple, dict] = {}
     for g, by_seed in _runs_across(spec, claim).items():
         for seed, at in by_seed.items():
-            if chk.value not in at:
+            compared = _compared(chk, at)
+            if not compared:
                 continue
             xs, ys = series(plan, at[chk.value], chk.metric)
             cost = float(metrics(plan, at[chk.value])[chk.cost])
-            for a in chk.against or sorted((x for x in at if x != chk.value), key=str):
-                if a not in at or a == chk.value:
-                    continue
+            for a in compared:
                 axs, ays = series(plan, at[a], chk.metric)
                 total = axs[-1] * float(metrics(plan, at[a])[chk.cost])
                 out.setdefault(g + ((f"{chk.axis} vs", a),), {})[seed] = crossing(xs, ys, ays[-1]) * cost / total - 1
