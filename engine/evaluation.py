@@ -54,7 +54,7 @@ def expected_reward(policy, stds, reward, method, samples=10_000, seed=0, keep=N
     (Monte Carlo only). plan: how deterministic steps are taken (samplers.chain_step)."""
     if method == "exact":
         with torch.no_grad():
-            m, v = policy.exact_moments(stds)
+            m, v = policy.exact_moments(stds, plan=plan) if plan is not None else policy.exact_moments(stds)
             return float(reward.expectation(m, v)), 0.0
     x0, prompts = sample_x0(policy, stds, samples, seed, plan=plan)
     r = reward(x0, prompts)
@@ -63,9 +63,10 @@ def expected_reward(policy, stds, reward, method, samples=10_000, seed=0, keep=N
     return float(r.mean()), float(r.std() / math.sqrt(len(r)))
 
 
-def reward_gap_metrics(policy, ode_stds, train_stds, reward, method, samples, seed, keep=None) -> dict:
-    """keep: a dict that receives the ODE sampler's x0, prompts and per-chain rewards (Monte Carlo)."""
-    ode, ode_se = expected_reward(policy, ode_stds, reward, method, samples, seed, keep)
+def reward_gap_metrics(policy, ode_stds, train_stds, reward, method, samples, seed, keep=None, ode_plan=None) -> dict:
+    """keep: a dict that receives the ODE sampler's x0, prompts and per-chain rewards (Monte Carlo).
+    ode_plan: the ODE sampler's steps by another solver (second_order.full_plan; None: its own first-order step)."""
+    ode, ode_se = expected_reward(policy, ode_stds, reward, method, samples, seed, keep, plan=ode_plan)
     sde, sde_se = expected_reward(policy, train_stds, reward, method, samples, seed + 1)
     return {"reward_ode": ode, "reward_ode_se": ode_se, "reward_sde": sde, "reward_sde_se": sde_se,
             "gap": ode - sde, "gap_se": math.hypot(ode_se, sde_se)}

@@ -48,3 +48,31 @@ def test_a_per_step_correction_transfers_by_the_nearest_trained_step(tmp_path):
     assert torch.equal(at20.A[1], p.A[0]) and torch.equal(at20.A[19], p.A[9]) and torch.equal(at20.b[5], p.b[2])
     at10 = gaussian.finetuned(cfg, {}, tmp_path)
     assert torch.equal(at10.A, p.A) and torch.equal(at10.b, p.b)
+
+
+def test_evaluation_solver_heun_evaluates_both_policies_with_heun_and_shares_the_finetune(tmp_path, monkeypatch):
+    from engine.samplers.gddim import gddim_stds
+    from engine.samplers.second_order import full_plan
+    monkeypatch.chdir(tmp_path)
+    spec = SWEEP.replace("steps: [10, 20, 40]}", "steps: [10, 20], solver: heun}").replace("name: steps\n", "name: heun\n") \
+        .replace("steps_table", "heun_table")
+    plan = build_store(tmp_path, spec, "heun")
+    plain = build_store(tmp_path, SWEEP, "steps")
+    assert hashes_of(plan, "finetune") == hashes_of(plain, "finetune")
+    def by(p, name):           # the spec's own evaluations (the store plans every spec it holds)
+        return {p.instances[h].config["evaluation"]["steps"]: json.loads((p.instances[h].path / "metrics.json").read_text())
+                for h in hashes_of(p, "evaluate") if any(spec == name for spec, _ in p.instances[h].runs)}
+    heun, ddim = by(plan, "heun"), by(plain, "steps")
+    assert set(heun) == {10, 20}
+    for t in (10, 20):
+        assert heun[t]["reward_ode"] != ddim[t]["reward_ode"] and heun[t]["reward_sde"] == ddim[t]["reward_sde"]
+    # the pretrained model's Heun ODE reward, recomputed from the family directly
+    (h,) = [h for h in hashes_of(plan, "evaluate") if plan.instances[h].config["evaluation"]["steps"] == 20]
+    cfg = RunConfig.model_validate({**plan.instances[hashes_of(plan, "finetune")[0]].config,
+                                    "sampler": {**plan.instances[hashes_of(plan, "finetune")[0]].config["sampler"], "steps": 20}})
+    from engine.rewards import build
+    pre = gaussian.pretrained(cfg, {})
+    ode = gddim_stds(pre.a, pre.s, 0.0)
+    with torch.no_grad():
+        expected = float(build(cfg.reward, {}).expectation(*pre.exact_moments(ode, plan=full_plan(ode, "heun"))))
+    assert abs(heun[20]["reward_ode_pretrained"] - expected) < 1e-9

@@ -113,17 +113,34 @@ class AffinePolicy(nn.Module):
             return m + v.sqrt() * torch.randn(n, self.data.dim, generator=generator, dtype=torch.float64)
         return prior_std(self.process) * torch.randn(n, self.data.dim, generator=generator, dtype=torch.float64)
 
+    def eps_coeffs(self, k: int, corrected: bool = True):
+        """eps at level k+1 (step k's start) as alpha x + beta, exact for Gaussian data."""
+        a_t, s_t = self.a[k + 1], self.s[k + 1]
+        mu, v = self.data.means[0], self.data.vars[0]
+        den = a_t * a_t * v + s_t * s_t
+        return s_t / den + (self.A[k] if corrected else 0.0), -s_t * a_t * mu / den + (self.b[k] if corrected else 0.0)
+
     def affine_coeffs(self, k: int, std, corrected: bool = True):
         """The step x_k = M x + N + std z as (M, N), exact for Gaussian data (eps affine in x).
         corrected=False: the pretrained model's step (no correction)."""
         a_t, s_t, a_p, s_p = self.a[k + 1], self.s[k + 1], self.a[k], self.s[k]
-        mu, v = self.data.means[0], self.data.vars[0]
-        den = a_t * a_t * v + s_t * s_t
-        alpha = s_t / den + (self.A[k] if corrected else 0.0)      # eps = alpha x + beta
-        beta = -s_t * a_t * mu / den + (self.b[k] if corrected else 0.0)
+        alpha, beta = self.eps_coeffs(k, corrected)
         c_p = (s_p * s_p - std * std).clamp_min(0.0).sqrt()
         g = c_p - a_p * s_t / a_t
         return a_p / a_t + g * alpha, g * beta
+
+    def heun_coeffs(self, k: int):
+        """The deterministic step k by Heun in y = x / a over sigma = s / a (second_order.eps_chain_mean_fn)
+        as x_k = M x + N, exact: eps is affine in x at both ends. The last step (k = 0) is Euler (DDIM)."""
+        a_t, a_p = self.a[k + 1], self.a[k]
+        h = self.s[k] / a_p - self.s[k + 1] / a_t
+        alpha, beta = self.eps_coeffs(k)
+        M1, N1 = a_p / a_t + a_p * h * alpha, a_p * h * beta           # the Euler point
+        if k == 0:
+            return M1, N1
+        alpha_p, beta_p = self.eps_coeffs(k - 1)
+        return (a_p / a_t + 0.5 * a_p * h * (alpha + alpha_p * M1),
+                0.5 * a_p * h * (beta + alpha_p * N1 + beta_p))
 
     def prior_moments(self):
         """Mean and variance (per dimension) of the sampler's start x_T ~ `prior`."""
@@ -135,11 +152,14 @@ class AffinePolicy(nn.Module):
                 torch.full((d,), float(a_T * a_T * v + s_T * s_T), dtype=torch.float64)
         return torch.zeros(d, dtype=torch.float64), torch.full((d,), prior_std(self.process) ** 2, dtype=torch.float64)
 
-    def exact_moments(self, stds: torch.Tensor, init_mean=None, init_var=None):
-        """Mean and variance (per dimension) of x_0 under the chain with step stds `stds`."""
+    def exact_moments(self, stds: torch.Tensor, init_mean=None, init_var=None, plan=None):
+        """Mean and variance (per dimension) of x_0 under the chain with step stds `stds`; plan: its
+        deterministic steps by Heun (second_order.full_plan)."""
         if not self.data.is_gaussian:
             raise ValueError("exact moments need Gaussian data (a mixture is evaluated by Monte Carlo)")
-        m, v, _ = self._walk(stds, init_mean, init_var)
+        if plan is not None and plan.solver != "heun":
+            raise ValueError(f"exact moments take Heun plans, not {plan.solver!r}")
+        m, v, _ = self._walk(stds, init_mean, init_var, plan=plan)
         return m, v
 
     def conditional_reward(self, x: torch.Tensor, level: int, stds: torch.Tensor, reward) -> torch.Tensor:
@@ -159,14 +179,15 @@ class AffinePolicy(nn.Module):
         sum over stochastic steps of E|dM x + dN|^2 / (2 std^2), x the chain's state before the step."""
         return self._walk(stds, with_kl=True)[2]
 
-    def _walk(self, stds, init_mean=None, init_var=None, with_kl: bool = False):
+    def _walk(self, stds, init_mean=None, init_var=None, with_kl: bool = False, plan=None):
         """The chain from level T to 0 in moments: (mean, variance) of x_0, and the chain KL when asked."""
         m0, v0 = self.prior_moments()
         m = m0 if init_mean is None else init_mean
         v = v0 if init_var is None else init_var
         kl = torch.zeros((), dtype=torch.float64)
         for k in range(self.steps - 1, -1, -1):
-            M, N = self.affine_coeffs(k, stds[k])
+            heun = plan is not None and bool(plan.active[k])
+            M, N = self.heun_coeffs(k) if heun else self.affine_coeffs(k, stds[k])
             if with_kl and stds[k] > 0:
                 M0, N0 = self.affine_coeffs(k, stds[k], corrected=False)
                 dM, dN = M - M0, N - N0
@@ -253,10 +274,12 @@ def curve_metrics(p: AffinePolicy, cfg, ode_stds, train_stds) -> dict:
                 "kl": float(p.exact_kl(train_stds))}
 
 
-def evaluation_metrics(finetuned: AffinePolicy, pretrained: AffinePolicy, cfg, ode_stds, train_stds, reward) -> dict:
+def evaluation_metrics(finetuned: AffinePolicy, pretrained: AffinePolicy, cfg, ode_stds, train_stds, reward,
+                       ode_plan=None) -> dict:
     """The fine-tuned, pretrained and optimal (theta*) policies against the tilted target p*, exactly:
     W2 of each sampler's terminal law to p*, the chain KL to the pretrained model under the training
-    sampler, the regularised objective E_sde[r] - beta KL, and theta*'s rewards and gap."""
+    sampler, the regularised objective E_sde[r] - beta KL, and theta*'s rewards and gap. ode_plan: the
+    ODE sampler's solver (second_order.full_plan), as the evaluation's."""
     if not has_optimum(cfg):
         return {}
     beta = cfg.algorithm.kl_coef
@@ -266,8 +289,8 @@ def evaluation_metrics(finetuned: AffinePolicy, pretrained: AffinePolicy, cfg, o
     with torch.no_grad():
         for name, pol in (("", finetuned), ("_optimum", opt), ("_pretrained", pretrained)):
             r = {}
-            for sampler, stds in (("ode", ode_stds), ("sde", train_stds)):
-                m, v = pol.exact_moments(stds)
+            for sampler, stds, plan in (("ode", ode_stds, ode_plan), ("sde", train_stds, None)):
+                m, v = pol.exact_moments(stds, plan=plan)
                 r[sampler] = float(reward.expectation(m, v))
                 out[f"w2_{sampler}{name}"] = w2(m, v, m_star, v_star)
             if name == "_pretrained":

@@ -73,6 +73,35 @@ class OdePlan:
     lands: torch.Tensor
 
 
+def full_plan(stds: torch.Tensor, solver: str) -> OdePlan:
+    """Every deterministic step (std 0) of a chain taken by `solver`, none skipped (an evaluation's
+    `solver`: the whole ODE chain by Heun instead of the sampler's first-order step)."""
+    active = stds == 0
+    return OdePlan(solver, active, active.clone())
+
+
+def eps_chain_mean_fn(policy, prompts, plan: OdePlan):
+    """mean_fn(x, k, std) of one chain of an eps-prediction family (x_t = a x0 + s eps) whose deterministic
+    steps follow `plan` by Heun in y = x / a over sigma = s / a (where DDIM is Euler): d1 = eps at level
+    k+1, d2 = eps at level k of the Euler point; the last step (into sigma = 0) is Euler, i.e. DDIM.
+    Stochastic steps and steps outside the plan are gDDIM's. Only Heun is offered for eps families."""
+    from .gddim import step_mean
+    if plan.solver != "heun":
+        raise ValueError(f"solver {plan.solver!r} is not offered for an eps-prediction family (heun is)")
+    if not bool(plan.lands[plan.active].all()):
+        raise ValueError("an eps family's plan lands on every level it takes")
+    a, s = policy.a, policy.s
+
+    def mean(x, k, std):
+        eps = policy.eps(x, k, prompts)
+        if not bool(plan.active[k]):
+            return step_mean(x, eps, a[k + 1], s[k + 1], a[k], s[k], std)
+        y, sig, sig_p = x / a[k + 1], s[k + 1] / a[k + 1], s[k] / a[k]
+        d2 = None if k == 0 else (lambda y_e, _: policy.eps(a[k] * y_e, k - 1, prompts))
+        return a[k] * heun(d2, y, sig, sig_p, d1=eps, euler=k == 0)
+    return mean
+
+
 def compressed_landings(active: torch.Tensor, keep: float) -> torch.Tensor:
     """MixGRPO-Flash's compression of the P active steps (contiguous, ending at level 0): it keeps
     int((P + 1) * keep) points of the remaining time span, so that many minus one steps (at least one,

@@ -10,7 +10,7 @@ class and diversity (mean pairwise distance of judge features within a class), b
 ODE samples, and before/after sample grids; with `evaluation.per_prompt` also the fraction of
 prompts improved (prompts_improved; per prompt instance: samples_improved). `evaluation.steps` evaluates
 both policies with another step count than training's (the algorithm's own metrics, on the training
-grid, are then left out). The trained policy is
+grid, are then left out); `evaluation.solver` takes the ODE sampler's steps by Heun (second order). The trained policy is
 a finetune result, or the result of the stage kind the instance's `trained_by` names (offline
 preference tuning: image_po, sd_dpo). MixGRPO adds reward_window: the mixed ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
 of decoded ODE samples before and after fine-tuning.
@@ -24,6 +24,7 @@ import torch
 from .. import registry, store
 from ..evaluation import resolve_method, reward_gap_metrics
 from ..models import family
+from ..samplers.second_order import full_plan
 from .common import Log, finetune_config, reward_for, sampler_stds, setup_torch
 
 
@@ -53,10 +54,11 @@ def run(instance, out_dir, log: Log) -> dict:
     reward = reward_for(cfg, ft_up, ft)
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
+    plan = full_plan(ode_stds, ev["solver"]) if ev.get("solver") else None
     ode = {"": {}, "_pretrained": {}}          # the ODE samples of each policy (same noises), reused below
-    metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"], ode[""])
+    metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"], ode[""], plan)
     metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"],
-                                              ode["_pretrained"]), "_pretrained"))
+                                              ode["_pretrained"], plan), "_pretrained"))
     metrics["improvement"] = metrics["reward_ode"] - metrics["reward_ode_pretrained"]
     if ode[""]:        # Monte Carlo: paired over the shared initial and step noises
         diff = ode[""]["rewards"] - ode["_pretrained"]["rewards"]
@@ -68,7 +70,8 @@ def run(instance, out_dir, log: Log) -> dict:
     if hasattr(algorithm, "evaluation_metrics") and not transfer:   # its own (`metrics` trait), on the training grid
         metrics.update(algorithm.evaluation_metrics(ft, train_stds, reward, method, cfg, ev))
     if hasattr(family(cfg), "evaluation_metrics"):     # the model family's own (its `metrics` trait)
-        metrics.update(family(cfg).evaluation_metrics(ft, pre, cfg, ode_stds, train_stds, reward))
+        metrics.update(family(cfg).evaluation_metrics(ft, pre, cfg, ode_stds, train_stds, reward,
+                                                      **({"ode_plan": plan} if plan is not None else {})))
     if hasattr(ft, "decode"):          # text-to-image: before/after samples of the ODE sampler
         from ..models.stable_diffusion import save_samples
         for name, pol in (("_finetuned", ft), ("_pretrained", pre)):

@@ -23,6 +23,9 @@ class Evaluation(Strict):
     # evaluate the tuned and pretrained policies with this many sampler steps instead of training's
     # (no retraining: a sweep of it shares one finetune); None: the training sampler's
     steps: Optional[int] = neutral(None, ge=1, le=10_000)
+    # the ODE sampler's solver (both policies): heun (second order, 2T - 1 model calls: Heun in y = x/a over
+    # sigma = s/a for eps families, in t for rectified flows); None: the sampler's own first-order ODE step
+    solver: Optional[Literal["heun"]] = neutral(None)
 
 
 REWARD = ("reward_ode", "reward_sde", "gap", "improvement", "reward_ode_pretrained", "reward_sde_pretrained",
