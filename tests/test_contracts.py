@@ -119,7 +119,12 @@ MIXGRPO = {"kind": "mixgrpo", "epochs": 4, "prompts_per_epoch": 2, "group_size":
 TRAINERS = {"ddpo": ("gaussian_score", {"kind": "ddpo", "epochs": 4, "batch_size": 8, "lr": 1e-2}),
             "mixgrpo": ("unet", MIXGRPO),
             "mixgrpo-flash-random": ("flow_unet", {**MIXGRPO, "schedule": "random", "ode_solver": "dpmsolver2m",
-                                                          "ode_compress": 0.4})}
+                                                          "ode_compress": 0.4}),
+            # the value net and its Adam state ride in the checkpoint with the policy's
+            "ctrl_ppo": ("gaussian_score", {"kind": "ctrl_ppo", "epochs": 4, "batch_size": 8, "lr": 1e-2,
+                                            "kl_coef": 0.5, "value_updates": 3, "value_batch": 16, "gae_lambda": 0.5}),
+            "ctrl_ppo-plain": ("unet", {"kind": "ctrl_ppo", "epochs": 4, "batch_size": 8, "lr": 1e-3, "critic": "plain",
+                                        "value_updates": 2, "value_batch": 8})}
 
 
 @pytest.mark.parametrize("trainer", list(TRAINERS))
@@ -132,12 +137,14 @@ def test_every_trainer_resumes_bitwise_from_a_checkpoint(trainer, tmp_path):
     algorithm = spec["kind"]
     kind = registry.kind("algorithm", algorithm)
     train = registry.implementation(kind).train
+    make = getattr(registry.implementation(kind), "make_optimizer", make_optimizer)    # the finetune stage's choice
     cfg = kind.spec.model_validate(spec)
 
     def run(stop=None, resume=None):
+        torch.manual_seed(0)                # as the finetune stage seeds each process (the value net's init)
         policy, stds, reward = POLICIES[family]()
         gen, opt, state = torch.Generator().manual_seed(5), None, {}
-        opt = make_optimizer(policy, cfg)
+        opt = make(policy, cfg)
         start = 0
         if resume:
             start, extra = checkpoint.load(resume, stage="finetune", h="0" * 16, policy=policy, optimizer=opt,
@@ -153,5 +160,8 @@ def test_every_trainer_resumes_bitwise_from_a_checkpoint(trainer, tmp_path):
     straight = run()
     run(stop=2)
     resumed = run(resume=tmp_path / "ckpt.safetensors")
+    assert straight.state_dict().keys() == resumed.state_dict().keys()
+    if algorithm == "ctrl_ppo":
+        assert any(k.startswith("critic.") for k in straight.state_dict())
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name

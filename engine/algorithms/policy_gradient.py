@@ -24,7 +24,7 @@ class Batch:
     logps: torch.Tensor                # [T, n], sampling-time log-probabilities
     rewards: torch.Tensor              # [n]
     prompts: torch.Tensor | None       # [n] or None
-    kl_weight: torch.Tensor | None = None   # [n]: weight of each chain's pathwise KL term (None: no KL term)
+    kl_weight: torch.Tensor | None = None   # [n] or [T, n] (per step): weight of the pathwise KL term (None: none)
 
 
 def collect(policy, stds, n, generator, reward_fn, prompts=None, plan=None) -> Batch:
@@ -71,8 +71,14 @@ def check_finite(name, value, epoch, step=None):
         raise NumericalFault(f"non-finite {name} at {where}")
 
 
+def _per_step(values: torch.Tensor, mb, steps) -> torch.Tensor:
+    """[S, m] entries of per-chain values [n] (the same at every step) or per-step values [T, n]."""
+    return values[steps][:, mb] if values.dim() == 2 else values[mb][None]
+
+
 def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
-    """(loss, kl, clipfrac) of trajectories `mb` at step indices `steps`, each a mean over both."""
+    """(loss, kl, clipfrac) of trajectories `mb` at step indices `steps`, each a mean over both.
+    adv: per chain [n] (DDPO: one advantage for every step) or per step [T, n] (a critic's)."""
     xs = batch.xs[:, mb]
     prompts = batch.prompts[mb] if batch.prompts is not None else None
     mean = step_means(policy, xs, steps, stds, prompts)
@@ -83,7 +89,7 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
     if cfg.ratio_reduction == "mean":     # DDPO's practice: a per-dimension ratio, so the clip
         log_ratio = log_ratio / mean[0, 0].numel()   # range does not depend on the image size
     ratio = torch.exp(log_ratio)
-    a = adv[mb][None]
+    a = _per_step(adv, mb, steps)
     loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range)).mean()
     kl = torch.zeros((), dtype=loss.dtype)
     if batch.kl_weight is not None:          # the pathwise part of grad(E[r] - beta KL) (engine/algorithms/kl.py)
@@ -92,9 +98,21 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
         step = step_kl(mean, ref, std)                                  # [S, m]
         if cfg.ratio_reduction == "mean":    # on the scale of the per-dimension log-ratio
             step = step / mean[0, 0].numel()
-        loss = loss + (step * batch.kl_weight[mb][None]).mean()
+        loss = loss + (step * _per_step(batch.kl_weight, mb, steps)).mean()
         kl = step.detach().mean()
     return loss, kl, ((ratio.detach() - 1).abs() > cfg.clip_range).double().mean()
+
+
+def step_kls(policy, xs: torch.Tensor, stds: torch.Tensor, prompts=None) -> torch.Tensor:
+    """Per-step KL [T, n] of recorded chains (0 at deterministic steps): the terms chain_kl sums."""
+    out = torch.zeros(len(stds), xs.shape[1], dtype=xs.dtype)
+    steps = torch.nonzero(stds > 0).flatten()
+    if len(steps):
+        with torch.no_grad():
+            mean = step_means(policy, xs, steps, stds, prompts)
+            ref = step_means(policy, xs, steps, stds, prompts, reference=True)
+            out[steps] = step_kl(mean, ref, stds[steps].view(_shape(mean)).to(mean.dtype)).to(out.dtype)
+    return out
 
 
 def chain_kl(policy, xs: torch.Tensor, stds: torch.Tensor, prompts=None) -> torch.Tensor:

@@ -171,6 +171,10 @@ class FluxPolicy(flow_sde.FlowTransition, nn.Module):
         z = torch.randn(n, self.channels, self.side, self.side, generator=generator, dtype=torch.float32)
         return pack(z).to(self.t.device)
 
+    @property
+    def num_prompts(self) -> int:
+        return len(self.prompts)
+
     def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, len(self.prompts), (n,), generator=generator)
 

@@ -126,6 +126,10 @@ class StableDiffusionPolicy(nn.Module):
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, *self.latent_shape, generator=generator, dtype=torch.float32).to(self.a.device)
 
+    @property
+    def num_prompts(self) -> int:
+        return len(self.prompts)
+
     def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, len(self.prompts), (n,), generator=generator)
 

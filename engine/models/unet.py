@@ -43,6 +43,7 @@ def sampling_grid(pre, steps: int):
 class ClassPrompted:
     """The digits families' prompts (a class label) and prior (standard normal 1 x size x size images)."""
     size: int
+    num_prompts = NUM_CLASSES
 
     def prior(self, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(n, 1, self.size, self.size, generator=generator)

@@ -52,7 +52,10 @@ def run(instance, out_dir, log: Log) -> dict:
             f"sde {m['reward_sde']:.4f}  gap {m['gap']:+.4f}")
 
     last = {}
-    opt = make_optimizer(policy, cfg.algorithm)
+    algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
+    # the algorithm's own optimizer when it trains more than the policy (ctrl-PPO's value net, attached to
+    # the policy so the checkpoint holds it)
+    opt = getattr(algorithm, "make_optimizer", make_optimizer)(policy, cfg.algorithm)
     every = instance.resources.checkpoint_every
     resume = checkpoint.Resume(instance, every, log)
     start, saved = resume.restore(policy, opt, gen) or (0, None)
@@ -74,7 +77,6 @@ def run(instance, out_dir, log: Log) -> dict:
         resume.maybe_save(epoch, cfg.algorithm.epochs, policy, opt, gen,
                           {"curve": curve, "last": last, "algorithm": algo_state})
 
-    algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
     algorithm.train(policy, train_stds, reward, cfg.algorithm, gen, on_epoch=on_epoch,
                     start_epoch=start, optimizer=opt, state=algo_state, seed=cfg.seed)
     bar.close()
