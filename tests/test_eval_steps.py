@@ -64,6 +64,12 @@ def test_evaluation_solver_heun_evaluates_both_policies_with_heun_and_shares_the
                 for h in hashes_of(p, "evaluate") if any(spec == name for spec, _ in p.instances[h].runs)}
     heun, ddim = by(plan, "heun"), by(plain, "steps")
     assert set(heun) == {10, 20}
+    # transfer: the improvement here against training's own (T = 10, DDIM), on the same noises
+    assert ddim[10]["transfer"] == 0.0 and ddim[10]["improvement_train"] == ddim[10]["improvement"]
+    for t in (10, 20):
+        assert ddim[t]["improvement_train"] == ddim[10]["improvement"] == heun[t]["improvement_train"]
+        assert heun[t]["transfer"] == heun[t]["improvement"] - ddim[10]["improvement"]
+    assert ddim[20]["transfer"] == ddim[20]["improvement"] - ddim[10]["improvement"] != 0.0
     for t in (10, 20):
         assert heun[t]["reward_ode"] != ddim[t]["reward_ode"] and heun[t]["reward_sde"] == ddim[t]["reward_sde"]
     # the pretrained model's Heun ODE reward, recomputed from the family directly

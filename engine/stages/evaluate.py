@@ -10,7 +10,9 @@ class and diversity (mean pairwise distance of judge features within a class), b
 ODE samples, and before/after sample grids; with `evaluation.per_prompt` also the fraction of
 prompts improved (prompts_improved; per prompt instance: samples_improved). `evaluation.steps` evaluates
 both policies with another step count than training's (the algorithm's own metrics, on the training
-grid, are then left out); `evaluation.solver` takes the ODE sampler's steps by Heun (second order). The trained policy is
+grid, are then left out); `evaluation.solver` takes the ODE sampler's steps by Heun (second order). With either set,
+transfer = improvement - improvement_train, the improvement here against the one at the training step count and
+solver (same noises): how fine-tuning carries over to another discretisation (0 at training's own). The trained policy is
 a finetune result, or the result of the stage kind the instance's `trained_by` names (offline
 preference tuning: image_po, sd_dpo). MixGRPO adds reward_window: the mixed ODE-SDE sampler with the window where training ended. Stable Diffusion (no judge) saves rows
 of decoded ODE samples before and after fine-tuning.
@@ -22,7 +24,7 @@ import math
 
 import torch
 from .. import registry, store
-from ..evaluation import resolve_method, reward_gap_metrics
+from ..evaluation import expected_reward, resolve_method, reward_gap_metrics
 from ..models import family
 from ..samplers.second_order import full_plan
 from .common import Log, finetune_config, reward_for, sampler_stds, setup_torch
@@ -44,6 +46,7 @@ def run(instance, out_dir, log: Log) -> dict:
     cfg = finetune_config(ft_prov["config"], ft_up)
     ev = instance.config["evaluation"]
     transfer = ev.get("steps") not in (None, cfg.sampler.steps)
+    trained_cfg = cfg
     if transfer:             # the same trained policy at another step count (its family maps it onto the grid)
         cfg = cfg.model_copy(update={"sampler": cfg.sampler.model_copy(update={"steps": ev["steps"]})})
     setup_torch()
@@ -54,7 +57,7 @@ def run(instance, out_dir, log: Log) -> dict:
     reward = reward_for(cfg, ft_up, ft)
     train_stds, ode_stds = sampler_stds(cfg, ft)
     method = resolve_method(ev["method"], ft, reward)
-    plan = full_plan(ode_stds, ev["solver"]) if ev.get("solver") else None
+    plan = full_plan(ode_stds, ev["solver"]) if ev.get("solver", "euler") != "euler" else None
     ode = {"": {}, "_pretrained": {}}          # the ODE samples of each policy (same noises), reused below
     metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"], ode[""], plan)
     metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"],
@@ -65,6 +68,10 @@ def run(instance, out_dir, log: Log) -> dict:
         metrics["improvement_se"] = float(diff.std() / math.sqrt(len(diff)))
     else:
         metrics["improvement_se"] = 0.0
+    if ev.get("steps") is not None or plan is not None:      # how the improvement carries over from training's setting
+        metrics["improvement_train"] = (_improvement_at(trained_cfg, ft_up, ft_dir, trained_by, method, ev)
+                                        if transfer or plan is not None else metrics["improvement"])
+        metrics["transfer"] = metrics["improvement"] - metrics["improvement_train"]
     metrics["method"] = method
     algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
     if hasattr(algorithm, "evaluation_metrics") and not transfer:   # its own (`metrics` trait), on the training grid
@@ -91,6 +98,19 @@ def run(instance, out_dir, log: Log) -> dict:
            if "judge_accuracy" in metrics else ""))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
     return metrics
+
+
+def _improvement_at(cfg, ft_up, ft_dir, trained_by, method, ev) -> float:
+    """The ODE improvement at the training step count with the sampler's own solver, on the same noises
+    as the evaluation's ODE samples (what a plain evaluation reports as `improvement`)."""
+    gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
+    pre = family(cfg).pretrained(cfg, ft_up, gen())
+    ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
+    reward = reward_for(cfg, ft_up, ft)
+    _, ode_stds = sampler_stds(cfg, ft)
+    tuned, _ = expected_reward(ft, ode_stds, reward, method, ev["samples"], ev["seed"])
+    before, _ = expected_reward(pre, ode_stds, reward, method, ev["samples"], ev["seed"])
+    return tuned - before
 
 
 def judge_metrics(judge, x0, prompts) -> dict:

@@ -23,9 +23,10 @@ class Evaluation(Strict):
     # evaluate the tuned and pretrained policies with this many sampler steps instead of training's
     # (no retraining: a sweep of it shares one finetune); None: the training sampler's
     steps: Optional[int] = neutral(None, ge=1, le=10_000)
-    # the ODE sampler's solver (both policies): heun (second order, 2T - 1 model calls: Heun in y = x/a over
-    # sigma = s/a for eps families, in t for rectified flows); None: the sampler's own first-order ODE step
-    solver: Optional[Literal["heun"]] = neutral(None)
+    # the ODE sampler's solver (both policies): euler, the sampler's own first-order step (DDIM is Euler in
+    # y = x/a over sigma = s/a); heun, second order (2T - 1 model calls; in y over sigma for eps families,
+    # in t for rectified flows)
+    solver: Literal["euler", "heun"] = neutral("euler")
 
 
 REWARD = ("reward_ode", "reward_sde", "gap", "improvement", "reward_ode_pretrained", "reward_sde_pretrained",
@@ -38,6 +39,11 @@ JUDGE = ("judge_accuracy", "judge_accuracy_pretrained", "diversity", "diversity_
 BASE_METRICS = tuple(Metric(n) for n in REWARD + STANDARD_ERRORS)
 # declarations may not depend on config values (registry.declared_outputs), so prompts_improved is
 # declared for every judged run and written only where evaluation.per_prompt is set
+# written where evaluation.steps or evaluation.solver is set (declared for every run, as prompts_improved)
+TRANSFER_METRICS = (
+    Metric("improvement_train", doc="the ODE improvement at the training step count and solver (same noises)"),
+    Metric("transfer", doc="improvement - improvement_train: how fine-tuning carries over to the evaluated "
+                           "step count and solver (0 at training's own)"))
 JUDGE_METRICS = tuple(Metric(n) for n in JUDGE) + (
     Metric("prompts_improved", doc="fraction of prompts whose mean judge log p(prompt | x) rises (evaluation.per_prompt)"),
     Metric("samples_improved", doc="fraction of prompt instances (class, fixed noise) whose judge log p rises "
@@ -47,7 +53,7 @@ JUDGE_METRICS = tuple(Metric(n) for n in JUDGE) + (
 def metrics(cfg, roles) -> list[Metric]:
     judge = JUDGE_METRICS if "judge" in roles else ()
     family = trait(cfg, "model", "metrics", ())
-    return [*BASE_METRICS, *judge, *trait(cfg, "algorithm", "metrics", ()), *(family(cfg) if callable(family) else family)]
+    return [*BASE_METRICS, *TRANSFER_METRICS, *judge, *trait(cfg, "algorithm", "metrics", ()), *(family(cfg) if callable(family) else family)]
 
 
 register(Block("evaluation", Evaluation))
