@@ -82,3 +82,22 @@ def test_evaluation_solver_heun_evaluates_both_policies_with_heun_and_shares_the
     with torch.no_grad():
         expected = float(build(cfg.reward, {}).expectation(*pre.exact_moments(ode, plan=full_plan(ode, "heun"))))
     assert abs(heun[20]["reward_ode_pretrained"] - expected) < 1e-9
+
+
+def test_the_pretrained_evaluation_is_shared_only_between_identical_pretrained_models():
+    from engine.stages.evaluate import _pretrained_key
+    run = {"data": {"kind": "gaussian", "dim": 2}, "model": {"kind": "gaussian_score", "process": {"kind": "vp"}},
+           "sampler": {"kind": "gddim", "steps": 10, "stochasticity": 1.0},
+           "algorithm": {"kind": "ddpo", "epochs": 1, "batch_size": 8}, "reward": {"kind": "quadratic"}}
+    ev = {"method": "exact", "samples": 100, "seed": 1}
+    cfg = RunConfig.model_validate(run)
+    other = RunConfig.model_validate({**run, "seed": 3, "algorithm": {**run["algorithm"], "lr": 0.5}})
+    p, q = gaussian.pretrained(cfg, {}), gaussian.pretrained(other, {})
+    assert _pretrained_key(p, cfg, {}, ev, "exact") == _pretrained_key(q, other, {}, ev, "exact")   # algorithm, seed
+    with torch.no_grad():
+        q.A[0, 0] = 1e-12                  # one element of the pretrained weights differs: never shared
+    assert _pretrained_key(p, cfg, {}, ev, "exact") != _pretrained_key(q, other, {}, ev, "exact")
+    moved = RunConfig.model_validate({**run, "sampler": {**run["sampler"], "stochasticity": 2.0}})
+    assert _pretrained_key(p, cfg, {}, ev, "exact") != _pretrained_key(gaussian.pretrained(moved, {}), moved, {}, ev, "exact")
+    assert _pretrained_key(p, cfg, {}, ev, "exact") != _pretrained_key(p, cfg, {}, {**ev, "seed": 2}, "exact")
+    assert _pretrained_key(p, cfg, {"pretrain": "a"}, ev, "exact") != _pretrained_key(p, cfg, {"pretrain": "b"}, ev, "exact")

@@ -19,6 +19,7 @@ of decoded ODE samples before and after fine-tuning.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -60,8 +61,13 @@ def run(instance, out_dir, log: Log) -> dict:
     plan = full_plan(ode_stds, ev["solver"]) if ev.get("solver", "euler") != "euler" else None
     ode = {"": {}, "_pretrained": {}}          # the ODE samples of each policy (same noises), reused below
     metrics = reward_gap_metrics(ft, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"], ode[""], plan)
-    metrics.update(_rename(reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"],
-                                              ode["_pretrained"], plan), "_pretrained"))
+    key = _pretrained_key(pre, cfg, ft_up, ev, method)
+    if key not in _PRETRAINED:
+        keep = {}
+        _PRETRAINED[key] = (reward_gap_metrics(pre, ode_stds, train_stds, reward, method, ev["samples"], ev["seed"],
+                                               keep, plan), keep)
+    shared, ode["_pretrained"] = _PRETRAINED[key]
+    metrics.update(_rename(shared, "_pretrained"))
     metrics["improvement"] = metrics["reward_ode"] - metrics["reward_ode_pretrained"]
     if ode[""]:        # Monte Carlo: paired over the shared initial and step noises
         diff = ode[""]["rewards"] - ode["_pretrained"]["rewards"]
@@ -100,6 +106,32 @@ def run(instance, out_dir, log: Log) -> dict:
     return metrics
 
 
+# One job's evaluations of pretrained models, shared by the runs it evaluates that differ only in what was
+# trained (their algorithm or seed): the same pretrained weights, sampler, reward and noises give the same
+# numbers, so each is computed once. The key holds a digest of the pretrained policy's own tensors, so
+# nothing that could differ is shared; it is bounded and never leaves the process.
+_PRETRAINED: dict = {}
+_SHARE_MAX_ELEMENTS = 50_000_000        # a larger model (SD, FLUX) is not digested: it shares within its seed only
+
+
+def _pretrained_key(pre, cfg, ft_up: dict, ev: dict, method: str, what: str = "gap") -> str:
+    if len(_PRETRAINED) > 256:
+        _PRETRAINED.clear()
+    tensors = dict(pre.state_dict()) if hasattr(pre, "state_dict") else {}
+    if sum(t.numel() for t in tensors.values()) <= _SHARE_MAX_ELEMENTS:
+        h = hashlib.sha256()
+        for name in sorted(tensors):
+            t = tensors[name].detach().cpu().contiguous()
+            h.update(f"{name}{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        identity = h.hexdigest()
+    else:
+        identity = f"seed {cfg.seed}"
+    config = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in ("algorithm", "seed")}
+    return json.dumps([what, identity, config, sorted(ft_up.items()), {k: v for k, v in ev.items() if k != "judge"},
+                       method], sort_keys=True, default=str)
+
+
 def _improvement_at(cfg, ft_up, ft_dir, trained_by, method, ev) -> float:
     """The ODE improvement at the training step count with the sampler's own solver, on the same noises
     as the evaluation's ODE samples (what a plain evaluation reports as `improvement`)."""
@@ -109,8 +141,10 @@ def _improvement_at(cfg, ft_up, ft_dir, trained_by, method, ev) -> float:
     reward = reward_for(cfg, ft_up, ft)
     _, ode_stds = sampler_stds(cfg, ft)
     tuned, _ = expected_reward(ft, ode_stds, reward, method, ev["samples"], ev["seed"])
-    before, _ = expected_reward(pre, ode_stds, reward, method, ev["samples"], ev["seed"])
-    return tuned - before
+    key = _pretrained_key(pre, cfg, ft_up, {**ev, "steps": None, "solver": "euler"}, method, "ode")
+    if key not in _PRETRAINED:
+        _PRETRAINED[key] = expected_reward(pre, ode_stds, reward, method, ev["samples"], ev["seed"])
+    return tuned - _PRETRAINED[key][0]
 
 
 def judge_metrics(judge, x0, prompts) -> dict:
