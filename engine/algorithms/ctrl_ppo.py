@@ -24,6 +24,7 @@ import math
 
 import torch
 
+from .. import distributed
 from . import ddpo
 from .policy_gradient import (EpochStats, check_finite, collect, ppo_update, step_kls, trainable_parameters)
 from .value import ValueNet, denoised, noise_time
@@ -89,12 +90,17 @@ class Critic:
         self.times = noise_time(policy)
 
     def anchors(self, xs, levels, prompts, sign):
-        """r(x0_hat) [L, n] at each level in `levels` (structured form; zeros for the plain net)."""
-        out = torch.zeros(len(levels), xs.shape[1], dtype=xs.dtype)
+        """r(x0_hat) [L, n] at each level in `levels` (structured form; zeros for the plain net). Data
+        parallel: each rank scores its rows, then all rows are gathered (as the chains' rewards)."""
+        n = xs.shape[1]
+        out = torch.zeros(len(levels), n, dtype=xs.dtype, device=xs.device)
         if self.net.structured:
+            rows = distributed.local_rows(n)
+            mine = prompts[rows] if prompts is not None else None
             with torch.no_grad():
                 for i, lv in enumerate(levels.tolist()):
-                    out[i] = sign * self.reward_fn(denoised(self.policy, xs[lv], lv - 1, prompts), prompts).to(xs.dtype)
+                    r = self.reward_fn(denoised(self.policy, xs[lv][rows], lv - 1, mine), mine)
+                    out[i] = sign * distributed.gather_rows(r).to(device=xs.device, dtype=xs.dtype)
         return out
 
     def values(self, xs, levels, anchors, prompts):
@@ -109,8 +115,8 @@ class Critic:
         """`value_updates` Adam steps of MSE on random (state, target) pairs; the mean loss."""
         L, n = len(levels), xs.shape[1]
         total = 0.0
-        for _ in range(self.cfg.value_updates):
-            idx = torch.randint(0, L * n, (min(self.cfg.value_batch, L * n),), generator=generator)
+        for _ in range(self.cfg.value_updates):      # every rank fits the same net on the same gathered rows
+            idx = torch.randint(0, L * n, (min(self.cfg.value_batch, L * n),), generator=generator).to(xs.device)
             li, ci = idx // n, idx % n
             x = xs[levels[li], ci]
             t = self.times[levels[li]].to(x.dtype)
@@ -143,9 +149,9 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
         batch = collect(policy, stds, cfg.batch_size, generator, reward_fn)
         check_finite("reward", batch.rewards, epoch)
         check_finite("log-probability", batch.logps[trainable], epoch)
-        kls = step_kls(policy, batch.xs, stds, batch.prompts) if beta else torch.zeros(T, cfg.batch_size,
-                                                                                      dtype=batch.xs.dtype)
-        G = returns_to_go(sign * batch.rewards.to(batch.xs.dtype), kls, beta)          # [T+1, n]
+        kls = (step_kls(policy, batch.xs, stds, batch.prompts) if beta else
+               torch.zeros(T, cfg.batch_size, dtype=batch.xs.dtype)).to(batch.xs.device)
+        G = returns_to_go(sign * batch.rewards.to(device=batch.xs.device, dtype=batch.xs.dtype), kls, beta)  # [T+1, n]
         anchors = critic.anchors(batch.xs, levels, batch.prompts, sign)
         value_loss = critic.fit(opt, batch.xs, levels, anchors, G[levels], batch.prompts, generator)
         values = G.clone()                          # realised returns where no stochastic step remains

@@ -105,7 +105,7 @@ def _ppo_loss(policy, batch: Batch, adv, mb, steps, stds, cfg):
 
 def step_kls(policy, xs: torch.Tensor, stds: torch.Tensor, prompts=None) -> torch.Tensor:
     """Per-step KL [T, n] of recorded chains (0 at deterministic steps): the terms chain_kl sums."""
-    out = torch.zeros(len(stds), xs.shape[1], dtype=xs.dtype)
+    out = torch.zeros(len(stds), xs.shape[1], dtype=xs.dtype, device=xs.device)
     steps = torch.nonzero(stds > 0).flatten()
     if len(steps):
         with torch.no_grad():
