@@ -102,3 +102,28 @@ def test_the_critics_target_averages_to_the_exact_conditional_reward():
 def test_the_spec_model_rejects_an_unknown_critic():
     with pytest.raises(Exception, match="critic"):
         CtrlPPOAlgorithm.model_validate({"kind": "ctrl_ppo", "critic": "deep"})
+
+
+def test_the_sd15_paper_spec_compiles_to_a_torchrun_gpu_dag():
+    """The published-scale spec (the authors' SD 1.5 settings, PickScore for ImageReward) validates and
+    compiles to a 4-process GPU finetune and single-GPU evaluations across step counts and solvers."""
+    from engine import launch
+    from engine.plan import build_plan
+    from .conftest import ROOT
+    plan = build_plan("paper", files=[ROOT / "specs" / "sd15_ctrl_ppo_pickscore_paper.yaml"])
+    (spec,) = plan.specs
+    runs = spec.runs
+    assert len(runs) == 6                                   # evaluation steps {25, 50, 100} x solver {euler, heun}
+    cfg = runs[0].config
+    alg = cfg.algorithm
+    assert (alg.kind, alg.critic, alg.lr, alg.clip_range, alg.batch_size, alg.minibatches, alg.epochs) == \
+        ("ctrl_ppo", "structured", 5e-5, 1.5e-5, 512, 2, 100)
+    assert (cfg.sampler.steps, cfg.sampler.stochasticity, cfg.model.guidance_scale, cfg.reward.kind) == \
+        (50, 1.0, 7.0, "pickscore")
+    jobs = {}
+    for j in plan.jobs.values():
+        jobs.setdefault(j.stage, []).append(j)
+    assert set(jobs) == {"finetune", "evaluate"} and len({plan.run_hash(r, "finetune") for r in runs}) == 1
+    (ft,) = jobs["finetune"]
+    assert launch.command(ft).endswith("--nproc_per_node 4 -m engine") and launch.gpus(ft) == 4
+    assert all(launch.gpus(j) == 1 for j in jobs["evaluate"])

@@ -169,7 +169,9 @@ scales:
   smoke: {{}}
 """
 ALGS = {"ddpo": "ddpo, epochs: 2, batch_size: 4, minibatches: 2",
-        "mixgrpo": "mixgrpo, epochs: 2, prompts_per_epoch: 2, group_size: 2, window_size: 1, iters_per_window: 1"}
+        "mixgrpo": "mixgrpo, epochs: 2, prompts_per_epoch: 2, group_size: 2, window_size: 1, iters_per_window: 1",
+        # the value net rides on the policy: its anchors decode x0_hat through the VAE and score it
+        "ctrl_ppo": "ctrl_ppo, epochs: 2, batch_size: 4, minibatches: 2, value_updates: 2, value_batch: 4, value_hidden: 8"}
 
 
 def make_project(tmp_path, models, alg="ddpo", processes=1):
@@ -182,7 +184,7 @@ def make_project(tmp_path, models, alg="ddpo", processes=1):
     return plan.run_hash(run, "finetune"), plan.run_hash(run, "evaluate")
 
 
-@pytest.mark.parametrize("alg", ["ddpo", "mixgrpo"])
+@pytest.mark.parametrize("alg", ["ddpo", "mixgrpo", "ctrl_ppo"])
 def test_finetune_and_evaluate_stages(models, tmp_path, monkeypatch, alg):
     from engine.cli import main
     monkeypatch.chdir(tmp_path)
@@ -190,6 +192,12 @@ def test_finetune_and_evaluate_stages(models, tmp_path, monkeypatch, alg):
     assert main(["run", "finetune", ft, "--scale", "smoke"]) == 0
     ft_dir = tmp_path / "results" / "finetune" / ft
     assert (ft_dir / "unet" / "lora.safetensors").is_file()
+    if alg == "ctrl_ppo":                    # the value net trained, and is not part of the stored adapter
+        m = json.loads((ft_dir / "metrics.json").read_text())
+        assert m["train"]["value_loss"] > 0 and m["reward_queries_per_epoch"] == 4
+        from safetensors import safe_open
+        with safe_open(str(ft_dir / "unet" / "lora.safetensors"), "pt") as f:
+            assert not any("critic" in k for k in f.keys())
     curve = json.loads((ft_dir / "curve.json").read_text())
     assert [p["epoch"] for p in curve] == [0, 1, 2]
     assert main(["run", "evaluate", ev, "--scale", "smoke"]) == 0
