@@ -27,14 +27,14 @@ class CtrlPPOAlgorithm(DDPOAlgorithm):
     value_batch: int = Field(256, ge=1, le=1_000_000)  # (state, return) pairs a value step regresses on
 
 
-# Where the survey arXiv 2409.11564v2 places it (README, "Algorithm catalogue"): the continuous-time papers
-# postdate or parallel it; PPO with a learned critic is §4.1's actor-critic online RL, on §4.5.1's MDP.
+# Where the survey arXiv 2409.11564v2 places it (README, "Algorithm catalogue"): PPO with a learned critic is
+# online alignment (§4), on §4.5.1's diffusion MDP; the continuous-time papers are not in the survey.
 TAXONOMY = {"online": True,
             "feedback": "reward model (a scalar per sample) and a learned value network",
             "policy": "on-policy (PPO-clip on the current policy's chains, per-step critic advantages)",
             "modality": ("vision: digits UNet", "vision-text: SD 1.5", "other: Gaussian vectors"),
-            "section": "§4.1 online RL with a critic (PPO) on §4.5.1's diffusion MDP; continuous-time "
-                       "formulation from arXiv 2409.08400 / 2502.01819"}
+            "section": "§4 Online Alignment (PPO with a critic) on §4.5.1's diffusion MDP; the continuous-time "
+                       "formulation (arXiv 2409.08400 / 2502.01819) is not in the survey"}
 
 register(Kind("algorithm", "ctrl_ppo", CtrlPPOAlgorithm, code="engine.algorithms.ctrl_ppo", rules=ddpo_rules,
               traits={"needs": "chains", "taxonomy": TAXONOMY,
