@@ -248,13 +248,51 @@ def cmd_verify(args) -> int:
         print(f"{n - len(problems)} of {n} generated files of scale {args.scale} are exactly what their specs and "
               f"results give" + ("" if not problems else "; `snakemake` regenerates the others"))
         return 0 if not problems else 1
+    if args.sample is not None:
+        return _verify_sample(args)
     if not args.hash:
-        raise EngineError("engine verify needs a result hash, or --outputs")
+        raise EngineError("engine verify needs a result hash, --sample K or --outputs")
     stage, h = store.find(args.hash)
-    tol = args.tolerance if args.tolerance is not None else verify.TOLERANCES.get(stage, (0.0, ""))[0]
+    return 0 if _verify_one(stage, h, args.tolerance) else 1
+
+
+def _verify_one(stage: str, h: str, tolerance) -> bool:
+    """Rerun and compare one result; seal the verification into it (its level, engine/levels.py), or
+    withdraw an earlier one when it no longer reproduces."""
+    from . import levels, verify
+    tol = tolerance if tolerance is not None else verify.TOLERANCES.get(stage, (0.0, ""))[0]
     report = verify.verify(stage, h, lambda m: print(m, file=sys.stderr))
     print("\n".join(report.render(tol)))
-    return 0 if report.ok(tol) else 1
+    if report.ok(tol):
+        levels.record_verification(stage, h, report.max_abs, tol)
+    else:
+        levels.drop_verification(stage, h)
+    return report.ok(tol)
+
+
+def _verify_sample(args) -> int:
+    """Re-verify K random results behind the tables of --scale (of --paper), then regenerate the tables,
+    figures and index that show them, so their verification levels are current."""
+    import random
+    from . import registry, store
+    from .plan import build_plan, output_roles, paper_id
+    plan = build_plan(args.scale)
+    targets = [t for t in plan.targets.values() if not args.paper or paper_id(t.spec) == args.paper.removeprefix("arXiv:")]
+    if not targets:
+        raise EngineError(f"no outputs of paper {args.paper!r} at scale {args.scale}")
+    behind = {t.key: {plan.run_hash(r, role) for r in t.spec.runs for role in output_roles(r, t.cfg)} for t in targets}
+    pool = sorted(set().union(*behind.values()) & set(h for h in plan.instances if store.result_dir(
+        plan.instances[h].stage, h).joinpath(store.PROVENANCE).is_file()))
+    seed = args.seed if args.seed is not None else int(time.time())
+    chosen = random.Random(seed).sample(pool, min(args.sample, len(pool)))
+    print(f"re-verifying {len(chosen)} of the {len(pool)} stored results behind {len(targets)} outputs (seed {seed})")
+    failed = [h for h in chosen if not _verify_one(plan.instances[h].stage, h, args.tolerance)]
+    for t in targets:
+        if behind[t.key] & set(chosen):
+            _run_output(registry.implementation(registry.stage(t.kind)), plan, t, f"{t.kind} {t.name}: levels")
+    _run_output(registry.implementation(registry.stage("index")), plan, None, f"index of scale {args.scale}")
+    print(f"{len(chosen) - len(failed)} of {len(chosen)} reproduced" + (f"; not reproduced: {' '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 # ----------------------------------------------------------------------------- gc
@@ -443,6 +481,10 @@ def parser() -> argparse.ArgumentParser:
     vf.add_argument("--scale", default="default", choices=SCALES, help="the scale whose outputs --outputs checks")
     vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
                                                      "the stage's entry in engine.verify.TOLERANCES)")
+    vf.add_argument("--sample", type=int, metavar="K", help="re-verify K random results behind the outputs of "
+                                                            "--scale (and --paper), then update their levels")
+    vf.add_argument("--paper", default="", help="with --sample: only this paper's outputs (e.g. 2502.01819)")
+    vf.add_argument("--seed", type=int, help="with --sample: the draw's seed (default: the time, printed)")
     vf.set_defaults(fn=cmd_verify)
     g = sub.add_parser("gc", help="list (--yes: remove) results no spec references at any scale")
     g.add_argument("--yes", action="store_true", help="remove them")

@@ -143,6 +143,7 @@ def pull(log=print, paper: str = "", scale: str = "default") -> None:
     from .store import quarantine, result_dirs, verify_files
     log(f"dvc: {ensure_remote()}")
     targets = paper_paths(paper, scale) if paper else []
+    before = set(result_dirs())
     dvc("pull", *targets)
     results = [Path(t) for t in targets if not t.startswith(str(RESULTS / "jobs"))] or result_dirs()
     damaged = []
@@ -154,6 +155,8 @@ def pull(log=print, paper: str = "", scale: str = "default") -> None:
     if damaged:
         raise StoreError(f"{len(damaged)} pulled results are damaged, quarantined; `snakemake` recomputes them "
                          f"(or pull from a good remote):\n  " + "\n  ".join(damaged))
+    from .levels import record_pulled        # what arrived now is at level p (pulled and hash-checked)
+    record_pulled([(d.parent.name, d.name) for d in results if d not in before and d.is_dir()])
     n = touch_in_dag_order()
     log(f"checked {len(results)} results against their provenance; restamped {n} workflow outputs in DAG order; "
         f"`snakemake -n` should now plan nothing" + (f" for paper {paper}" if paper else ""))

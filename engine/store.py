@@ -28,6 +28,9 @@ PROVENANCE = "provenance.json"
 # like the provenance record, but outside the hashed payload: .dvcignore keeps it out of DVC, so a
 # reproduction that gives the same files leaves results/ and dvc.lock unchanged
 RUN_RECORD = ".run.json"
+# `engine verify`'s sealed record of a successful re-verification (engine/levels.py): part of the result
+# for DVC (its level travels with a pull), not of its recorded files
+VERIFICATION_RECORD = ".verified.json"
 VOLATILE = ("started", "wall_seconds", "peak_rss_mb", "host")
 
 
@@ -360,7 +363,7 @@ def verify_files(stage: str, h: str, sealed: bool = True) -> dict:
             raise StoreError(f"result {stage}/{h}: file {name} does not match its recorded sha256 "
                              f"(modified after it was written); {advice}")
     extra = sorted(str(p.relative_to(d)) for p in d.rglob("*")                  # sub/provenance.json counts
-                   if p.is_file() and str(p.relative_to(d)) not in (PROVENANCE, RUN_RECORD, *prov["files"]))
+                   if p.is_file() and str(p.relative_to(d)) not in (PROVENANCE, RUN_RECORD, VERIFICATION_RECORD, *prov["files"]))
     if extra:
         raise StoreError(f"result {stage}/{h}: file {extra[0]} is not part of the recorded result; {advice}")
     return prov

@@ -3,13 +3,14 @@ after which Snakemake plans nothing, and deleting a table regenerates only that 
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from engine import store
+from engine import levels, store
 from engine.plan import build_plan
 from engine.dvcsync import dag_order, touch_in_dag_order
 
@@ -25,9 +26,16 @@ def git(*args, cwd):
 
 
 def digests(root: Path) -> dict[str, str]:
-    """sha256 of every file below root but the run records (timings: .dvcignore keeps them local)."""
+    """sha256 of every file below root but the run records (timings) and the pull ledger (engine/levels.py):
+    .dvcignore keeps both local."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != store.RUN_RECORD}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in (store.RUN_RECORD, levels.PULLED)}
+
+
+def unmarked(table: str) -> str:
+    """A table without its verification levels (markers and legend), which depend on where it is read."""
+    return "\n".join(line for line in re.sub(r" <sup>[a-z]</sup>", "", table).splitlines()
+                     if not line.startswith("Verification:"))
 
 
 def test_touch_in_dag_order_puts_every_output_after_its_inputs(tmp_path):
@@ -122,6 +130,8 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     table.unlink()
     assert dry_run_jobs(clone) == {"outputs": 1, "index": 1, "all": 1}
     snakemake("--config", "scale=smoke", cwd=clone)
-    assert table.read_text() == before
+    # the same numbers; the levels say where they came from: computed in repo/, pulled and checked here
+    assert unmarked(table.read_text()) == unmarked(before)
+    assert "<sup>h</sup>" in before and "<sup>p</sup>" in table.read_text() and "<sup>h</sup>" not in table.read_text()
     assert digests(clone / "results") == digests(repo / "results")
     assert not list((clone / "results").rglob(store.RUN_RECORD))       # not shared: timings stay where they ran       # no stage instance recomputed

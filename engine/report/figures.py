@@ -8,6 +8,7 @@ import io
 from .aggregate import fmt_value, group, mean_std, selected_runs
 from .aggregate import metrics as run_metrics
 from .aggregate import series as run_series
+from ..levels import LEGEND, Levels, weakest
 from ..stamps import mark
 from .escape import mpl
 
@@ -44,7 +45,10 @@ def series(plan, target) -> dict:
         for x, vals in pts.items():
             line.append((x, *mean_std(vals), len(vals)))
         line.sort()
-    return {"panels": out, "runs": sorted(used), "stage": "/".join(roles)}
+    found = Levels()
+    timing = any(r.metrics[m][1].determinism == "none" for r in runs for m in (f.y, f.value) if m in r.metrics)
+    level = "n" if timing else weakest(found.of(plan.instances[h].stage, h)[0] for h in used)
+    return {"panels": out, "runs": sorted(used), "stage": "/".join(roles), "level": level}
 
 
 def _heatmap(ax, fig, f, cells) -> None:
@@ -106,7 +110,8 @@ def render(plan, target, data) -> tuple[bytes, bytes]:
     title = f.caption or f.name
     fig.suptitle(mpl(title), fontsize=10)
     fig.text(0.01, 0.005, f"{target.spec.doc.file} · scale {plan.scale} · {len(data['runs'])} {data['stage']} runs "
-             f"· mean ± std over seeds · key {target.key}", fontsize=6, color="0.4")
+             f"· mean ± std over seeds · verification {data['level']} ({LEGEND.get(data['level'], '')}) · key {target.key}",
+             fontsize=6, color="0.4")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     png, pdf = io.BytesIO(), io.BytesIO()
     fig.savefig(png, format="png", dpi=110, metadata={"Software": None, "Comment": mark(target.key)})

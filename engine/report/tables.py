@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 
 from .aggregate import fmt_value, group, mean_std, metrics as run_metrics, selected_runs
+from ..levels import Levels, legend, weakest
 from ..stamps import mark
 from .escape import md_cell, md_inline, tex
 
@@ -27,18 +28,23 @@ def build(plan, target) -> dict:
         header.append(label)
     metrics = {}
     rows, cells = [], []
+    found, used = Levels(), {}
     for rk in row_keys:
         row = [fmt_value(v) for v in rk]
         cell_row = []
         for ck, m in itertools.product(col_keys, t.metrics):
             members = groups.get(rk + ck, [])
-            vals = []
+            vals, marks = [], []
             for r in members:
                 if r.index not in metrics:
                     metrics[r.index] = run_metrics(plan, r, t.metrics)
                 vals.append(float(metrics[r.index][m]))
+                marks.append(_level(plan, r, m, found))
             mu, sd = mean_std(vals)
-            cell_row.append((mu, sd, len(vals)))
+            level = weakest(lv for lv, _ in marks)
+            if level:                  # the legend names the levels the cells show, with their details
+                used.setdefault(level, []).extend(d for lv, d in marks if lv == level)
+            cell_row.append((mu, sd, len(vals), level))
         rows.append(row)
         cells.append(cell_row)
     seeds = sorted({r.config.seed for r in runs})
@@ -46,14 +52,23 @@ def build(plan, target) -> dict:
     roles = sorted({role for r in runs for role in output_roles(r, t)})
     hashes = sorted({plan.run_hash(r, role) for r in runs for role in roles})
     return {"header": header, "rows": rows, "cells": cells, "seeds": seeds,
-            "runs": hashes, "roles": "/".join(roles), "precision": t.precision}
+            "runs": hashes, "roles": "/".join(roles), "precision": t.precision, "levels": used}
 
 
-def _cell(c, p, pm="±") -> str:
-    mu, sd, n = c
+def _level(plan, run, metric, found) -> tuple[str, dict]:
+    """(verification level, its detail) of one run's value of `metric` (engine/levels.py)."""
+    role, decl = run.metrics[metric]
+    if decl.determinism == "none":
+        return "n", {}
+    h = plan.run_hash(run, role)
+    return found.of(plan.instances[h].stage, h)
+
+
+def _cell(c, p, pm="±", mark=lambda s: f" <sup>{s}</sup>") -> str:
+    mu, sd, n, level = c
     if n == 0:
         return "–"
-    return f"{mu:.{p}f} {pm} {sd:.{p}f}" if n > 1 else f"{mu:.{p}f}"
+    return (f"{mu:.{p}f} {pm} {sd:.{p}f}" if n > 1 else f"{mu:.{p}f}") + (mark(level) if level else "")
 
 
 def provenance_line(plan, target, table) -> str:
@@ -71,7 +86,7 @@ def to_markdown(plan, target, table) -> str:
     lines.append("|" + "|".join("---" for _ in table["header"]) + "|")
     for row, cells in zip(table["rows"], table["cells"]):
         lines.append("| " + " | ".join([md_cell(x) for x in row] + [_cell(c, p) for c in cells]) + " |")
-    lines += ["", f"Mean ± std over seeds {table['seeds']}.", "",
+    lines += ["", f"Mean ± std over seeds {table['seeds']}.", "", legend(table["levels"]), "",
               f"<sub>{provenance_line(plan, target, table)}</sub>", ""]
     return "\n".join(lines)
 
@@ -84,9 +99,10 @@ def to_latex(plan, target, table) -> str:
            r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
            " & ".join(tex(h) for h in table["header"]) + r" \\", r"\midrule"]
     for row, cells in zip(table["rows"], table["cells"]):
-        out.append(" & ".join([tex(x) for x in row] + ["$" + _cell(c, p, r"\pm") + "$" for c in cells])
-                   + r" \\")
+        out.append(" & ".join([tex(x) for x in row] + ["$" + _cell(c, p, r"\pm", lambda s: rf"^{{\mathrm{{{s}}}}}") + "$"
+                                                       for c in cells]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}",
-            rf"\caption{{{tex(t.caption or t.name)} (mean $\pm$ std over seeds {table['seeds']}).}}",
+            rf"\caption{{{tex(t.caption or t.name)} (mean $\pm$ std over seeds {table['seeds']}). "
+            + tex(legend(table["levels"], sup=lambda s: s)) + "}",
             rf"\label{{tab:{t.name}}}", r"\end{table}", ""]
     return "\n".join(out)

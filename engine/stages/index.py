@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..levels import LEGEND, SYMBOLS
 from ..report.claims import evaluate_claim, render_claims
 from ..report.escape import md_block, md_inline
 from ..plan import output_roles, paper_id
@@ -12,10 +13,23 @@ from ..stamps import mark
 from ..store import write_bytes_atomic
 
 
+def level_counts(plan, targets) -> dict[str, int]:
+    """Table cells by verification level (engine/levels.py) over some table outputs."""
+    from collections import Counter
+    from ..report import tables
+    counts: Counter = Counter()
+    for t in targets:
+        if t.kind == "table":
+            counts.update(c[3] for row in tables.build(plan, t)["cells"] for c in row if c[2])
+    return dict(counts)
+
+
 def papers_table(plan, verdicts) -> list[str]:
-    """One row per paper: its specs, outputs regenerated, claims by verdict, scales supported."""
-    lines = ["| paper | specs | tables | figures | claims: holds / does not hold / inconclusive | scales |",
-             "|---|---|---|---|---|---|"]
+    """One row per paper: its specs, outputs regenerated, claims by verdict, table cells by verification
+    level, scales supported."""
+    lines = ["| paper | specs | tables | figures | claims: holds / does not hold / inconclusive | "
+             "table cells: " + " / ".join(SYMBOLS) + " | scales |",
+             "|---|---|---|---|---|---|---|"]
     for paper in plan.papers():
         specs = [s for s in plan.specs if paper_id(s) == paper]
         names = {s.name for s in specs}
@@ -23,10 +37,13 @@ def papers_table(plan, verdicts) -> list[str]:
         counts = [sum(v["verdict"] == w for (s, _), v in verdicts.items() if s in names)
                   for w in ("holds", "does not hold", "inconclusive")]
         scales = sorted({sc for s in specs for sc in s.doc.header.scales})
+        levels = level_counts(plan, targets)
         lines.append(f"| {md_inline(paper)} | {len(specs)} | {sum(t.kind == 'table' for t in targets)} | "
                      f"{sum(t.kind == 'figure' for t in targets)} | {' / '.join(map(str, counts))} | "
-                     f"{', '.join(scales)} |")
-    return lines + ["", "`make reproduce PAPER=<paper>` regenerates one paper's tables and figures.", ""]
+                     f"{' / '.join(str(levels.get(s, 0)) for s in SYMBOLS)} | {', '.join(scales)} |")
+    return lines + ["", "`make reproduce PAPER=<paper>` regenerates one paper's tables and figures. Table cells by "
+                    "verification level: " + "; ".join(f"{s} {LEGEND[s]}" for s in SYMBOLS)
+                    + " (`engine verify --sample K` re-verifies K random results and updates the levels).", ""]
 
 
 def render(plan) -> str:
