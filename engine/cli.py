@@ -244,7 +244,7 @@ def cmd_verify(args) -> int:
         problems = verify.outputs(plan, lambda m: print(m, file=sys.stderr))
         for path, why in problems:
             print(f"  {path}: {why}")
-        n = sum(len(t.files) for t in plan.targets.values()) + 1
+        n = sum(len(t.files) for t in plan.targets.values()) + 1 + len(plan.review_files)
         print(f"{n - len(problems)} of {n} generated files of scale {args.scale} are exactly what their specs and "
               f"results give" + ("" if not problems else "; `snakemake` regenerates the others"))
         return 0 if not problems else 1

@@ -257,7 +257,7 @@ def render(diffs: list[SpecDiff], rev: str, scale: str) -> str:
             for line in _field_changes(d.changed):
                 lines.append(f"  changed   {line}")
             for stage, s in d.stages.items():
-                if s["compute"] or s["dropped"] or d.status != "unchanged":
+                if s["compute"] or s["dropped"] or (d.status != "unchanged" and s["reused"]):
                     dropped = f", {len(s['dropped'])} no longer used" if s["dropped"] else ""
                     lines.append(f"  {stage:9s} {len(s['compute'])} to compute, {len(s['reused'])} reused{dropped}")
             for label in ("added", "removed", "regenerated"):

@@ -135,6 +135,12 @@ class Plan:
     def index_file(self) -> str:
         return str(paper_dir(self.scale) / "README.md")
 
+    @property
+    def review_files(self) -> dict[str, str]:
+        """Each paper's reviewer page, written with the index (stages/index.py): paper -> path."""
+        with_outputs = {paper_id(t.spec) for t in self.targets.values()}
+        return {p: str(paper_dir(self.scale) / p / "README.md") for p in self.papers() if p in with_outputs}
+
     def all_files(self, paper: str = "") -> list[str]:
         """What `snakemake` builds (layout.select_files), for every paper or one."""
         ids = {s.name: paper_id(s) for s in self.specs}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE = Path("build") / "plan"
-FORMAT = 1
+FORMAT = 2                # 2: the papers' review pages
 ENV = ("ENGINE_PLUGINS", "ENGINE_MAX_RUNS")
 ENGINE_DIR = Path(__file__).resolve().parent
 
@@ -68,6 +68,7 @@ class LightPlan:
     report_dir: str = ""                                              # engine/report/items.py
     report_paths: dict[str, list[str]] = field(default_factory=dict)  # every report item's file, by kind
     report_grids: dict[str, str] = field(default_factory=dict)        # sample grid -> its producer's manifest
+    review_files: dict[str, str] = field(default_factory=dict)        # paper -> its review page (the index job's)
 
     def all_files(self, paper: str = "") -> list[str]:
         """As engine.plan.Plan.all_files."""
@@ -110,7 +111,8 @@ def _light(plan) -> LightPlan:
     producer = {h: str(j.manifest) for j in plan.jobs.values() for h in j.hashes}
     out = LightPlan(plan.scale, plan.index_file, plan.index_key, plan.papers(),
                     report_dir=str(items.item_dir(plan.scale)), report_paths=items.paths(plan),
-                    report_grids={k: producer[g.result] for k, g in items.sample_grids(plan).items()})
+                    report_grids={k: producer[g.result] for k, g in items.sample_grids(plan).items()},
+                    review_files=dict(plan.review_files))
     for j in plan.jobs.values():
         out.jobs[j.id] = LightJob(j.id, j.stage, j.spec, paper.get(j.spec, ""), tuple(j.hashes), tuple(j.inputs),
                                   str(j.manifest), j.threads, j.mem_mb, j.runtime_min, gpus(j), command(j))
@@ -131,7 +133,7 @@ def _read(path: Path, key: str) -> LightPlan | None:
                           for k, v in p["jobs"].items()},
                          {k: LightTarget(**{**v, "files": tuple(v["files"]), "inputs": tuple(v["inputs"])})
                           for k, v in p["targets"].items()},
-                         p["report_dir"], dict(p["report_paths"]), dict(p["report_grids"]))
+                         p["report_dir"], dict(p["report_paths"]), dict(p["report_grids"]), dict(p["review_files"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None                  # damaged or from another format: rebuilt below
 

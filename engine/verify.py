@@ -204,12 +204,14 @@ def stale_files(plan, target, tmp: Path) -> list[tuple[str, str]]:
 
 
 def stale_index(plan) -> list[tuple[str, str]]:
-    index = Path(plan.index_file)
-    if not index.is_file():
-        return [(str(index), "missing")]
-    fresh = registry.implementation(registry.stage("index")).render(plan).encode()
-    return [] if index.read_bytes() == fresh else [(str(index), "differs from what its specs and results give "
-                                                                  "now (stale or edited)")]
+    """The index and the papers' review pages against what the index job writes now."""
+    problems = []
+    for path, text in registry.implementation(registry.stage("index")).pages(plan).items():
+        if not Path(path).is_file():
+            problems.append((path, "missing"))
+        elif Path(path).read_bytes() != text.encode():
+            problems.append((path, "differs from what its specs and results give now (stale or edited)"))
+    return problems
 
 
 def outputs(plan, log) -> list[tuple[str, str]]:

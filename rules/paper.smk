@@ -36,7 +36,7 @@ rule index:
     input:
         [f for t in PLAN.targets.values() for f in t.files] + [STAMPS["index"]],
     output:
-        PLAN.index_file,
+        [PLAN.index_file] + sorted(PLAN.review_files.values()),
     log:
         f"logs/{SCALE}/index.log",
     params:

@@ -59,3 +59,27 @@ def test_verify_sample_reverifies_and_rewrites_the_table(tmp_path, monkeypatch):
     text = md.read_text()
     assert "<sup>h</sup>" not in text.split("Verification:")[0] and text.count("<sup>v</sup>") == 5   # 4 cells + legend
     assert "re-verified bitwise" in text
+
+
+def test_each_paper_gets_a_review_page_with_changes_levels_claims_and_miniature(tmp_path, monkeypatch):
+    import subprocess
+    from engine.plan import build_plan
+    monkeypatch.chdir(tmp_path)
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)   # noqa: E731
+    plan = build_store(tmp_path)
+    assert main(["run", "index", "--scale", "smoke"]) == 0
+    page = (tmp_path / plan.review_files["tiny"]).read_text()
+    assert "No release tag" in page                              # not a git checkout here
+    assert "| h | computed in this store | 4 |" in page and "## Miniature vs paper" in page
+    git("init", "-q", "-b", "main")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "start")
+    git("add", "specs")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "spec")
+    git("tag", "v0.1")
+    spec = tmp_path / "specs" / "tiny.yaml"
+    spec.write_text(spec.read_text().replace("seeds: [0, 1]", "seeds: [0]"))        # a run dropped since v0.1
+    plan = build_plan("smoke", tmp_path / "specs")
+    from engine.stages import index
+    page = index.pages(plan)[plan.review_files["tiny"]]
+    assert "`engine diff v0.1`" in page and "tiny (specs/tiny.yaml): changed, 2 → 1 runs" in page
+    assert "-1 removed" in page and "| h | computed in this store | 2 |" in page

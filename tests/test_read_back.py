@@ -401,14 +401,14 @@ def test_engine_verify_outputs_regenerates_tables_figures_and_the_index_privatel
     md = tiny.targets["tiny_table"].files[0]
     written = {p: p.stat().st_mtime_ns for p in Path("paper").rglob("*") if p.is_file()}
     assert main(["verify", "--outputs", "--scale", "smoke"]) == 0
-    assert "3 of 3 generated files of scale smoke are exactly what" in capsys.readouterr().out
+    assert "4 of 4 generated files of scale smoke are exactly what" in capsys.readouterr().out   # with the review page
     assert {p: p.stat().st_mtime_ns for p in Path("paper").rglob("*") if p.is_file()} == written   # nothing written
     spec = Path("specs/tiny.yaml")
     spec.write_text(spec.read_text().replace("name: tiny_table,", "name: tiny_table, caption: a new caption,"))
     Path(md).write_text(Path(md).read_text())                                  # unchanged bytes, newer file
     assert main(["verify", "--outputs", "--scale", "smoke"]) == 1
     out = capsys.readouterr().out
-    assert f"{md}: differs from what its spec and results give now" in out and "0 of 3 generated files" in out
+    assert f"{md}: differs from what its spec and results give now" in out and "0 of 4 generated files" in out
     assert "tiny_table.tex: differs" in out and "README.md: differs" in out            # the caption shows in all three
 
 

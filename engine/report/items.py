@@ -171,6 +171,8 @@ def write(plan: Plan, kind: str, name: str, out: Path) -> None:
         write_bytes_atomic(out, (result_dir(g.stage, g.result) / g.file).read_bytes())
     elif kind == "index":
         index = Path(plan.index_file)
-        write_bytes_atomic(out, markdown_page(index.read_text(), f"outputs ({plan.scale})", index.parent).encode())
+        reviews = [Path(f).read_text() for f in sorted(plan.review_files.values())]   # each paper's review page
+        write_bytes_atomic(out, markdown_page("\n\n".join([index.read_text(), *reviews]), f"outputs ({plan.scale})",
+                                              index.parent).encode())
     else:
         raise ValueError(f"unknown report item kind {kind!r}")
