@@ -253,7 +253,11 @@ def cmd_verify(args) -> int:
     if not args.hash:
         raise EngineError("engine verify needs a result hash, --sample K or --outputs")
     stage, h = store.find(args.hash)
-    return 0 if _verify_one(stage, h, args.tolerance) else 1
+    ok = _verify_one(stage, h, args.tolerance)
+    from .levels import rewrite_outputs
+    from .plan import build_plan
+    rewrite_outputs(build_plan(args.scale), {h}, lambda m: print(m, file=sys.stderr))   # its new level shown
+    return 0 if ok else 1
 
 
 def _verify_one(stage: str, h: str, tolerance) -> bool:
@@ -264,7 +268,7 @@ def _verify_one(stage: str, h: str, tolerance) -> bool:
     report = verify.verify(stage, h, lambda m: print(m, file=sys.stderr))
     print("\n".join(report.render(tol)))
     if report.ok(tol):
-        levels.record_verification(stage, h, report.max_abs, tol)
+        levels.record_verification(stage, h, report.max_abs, tol, report.bitwise)
     else:
         levels.drop_verification(stage, h)
     return report.ok(tol)
@@ -274,7 +278,7 @@ def _verify_sample(args) -> int:
     """Re-verify K random results behind the tables of --scale (of --paper), then regenerate the tables,
     figures and index that show them, so their verification levels are current."""
     import random
-    from . import registry, store
+    from . import store
     from .plan import build_plan, output_roles, paper_id
     plan = build_plan(args.scale)
     targets = [t for t in plan.targets.values() if not args.paper or paper_id(t.spec) == args.paper.removeprefix("arXiv:")]
@@ -287,10 +291,9 @@ def _verify_sample(args) -> int:
     chosen = random.Random(seed).sample(pool, min(args.sample, len(pool)))
     print(f"re-verifying {len(chosen)} of the {len(pool)} stored results behind {len(targets)} outputs (seed {seed})")
     failed = [h for h in chosen if not _verify_one(plan.instances[h].stage, h, args.tolerance)]
-    for t in targets:
-        if behind[t.key] & set(chosen):
-            _run_output(registry.implementation(registry.stage(t.kind)), plan, t, f"{t.kind} {t.name}: levels")
-    _run_output(registry.implementation(registry.stage("index")), plan, None, f"index of scale {args.scale}")
+    from .levels import rewrite_outputs
+    n = rewrite_outputs(plan, set(chosen), lambda m: print(m, file=sys.stderr))
+    print(f"rewrote {n} outputs with their new levels")
     print(f"{len(chosen) - len(failed)} of {len(chosen)} reproduced" + (f"; not reproduced: {' '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
@@ -478,7 +481,8 @@ def parser() -> argparse.ArgumentParser:
                                        "--outputs: regenerate every table, figure and the index privately and compare")
     vf.add_argument("hash", nargs="?", help="a result hash (or a unique prefix)")
     vf.add_argument("--outputs", action="store_true", help="check the generated outputs of --scale instead")
-    vf.add_argument("--scale", default="default", choices=SCALES, help="the scale whose outputs --outputs checks")
+    vf.add_argument("--scale", default="default", choices=SCALES,
+                    help="the scale whose outputs --outputs checks, --sample draws from, and a verification rewrites")
     vf.add_argument("--tolerance", type=float, help="largest absolute difference accepted (default: 0, or "
                                                      "the stage's entry in engine.verify.TOLERANCES)")
     vf.add_argument("--sample", type=int, metavar="K", help="re-verify K random results behind the outputs of "

@@ -74,7 +74,7 @@ def ensure_remote(directory: str | Path | None = None) -> str:
 def dag_order(root: Path | str = ".") -> list[list[Path]]:
     """The workflow's existing output files, grouped upstream first: the job manifests by the
     depth of their instances in the DAG (read from the results' provenance), then every scale's
-    tables and figures, then indexes."""
+    tables and figures, then indexes and review pages."""
     root = Path(root)
     depth: dict[Path, int] = {}
 
@@ -101,8 +101,8 @@ def dag_order(root: Path | str = ".") -> list[list[Path]]:
     papers = [root / paper_dir(s) for s in SCALES]
     groups.append(sorted(f for d in papers for sub in ("tables", "figures") for f in (d / sub).glob("*")
                          if f.is_file()))
-    groups.append([d / "README.md" for d in papers if (d / "README.md").is_file()])
-    return groups
+    groups.append(sorted({f for d in papers for f in (d / "README.md", *d.glob("*/README.md")) if f.is_file()}))
+    return groups                       # the last group: every index and the papers' review pages
 
 
 def touch_in_dag_order(root: Path | str = ".", now: float | None = None) -> int:
@@ -152,13 +152,16 @@ def pull(log=print, paper: str = "", scale: str = "default") -> None:
             verify_files(d.parent.name, d.name)
         except StoreError as e:         # never leave a damaged download where the workflow would use it
             damaged.append(f"{e} -> moved to {quarantine(d.parent.name, d.name)}")
+    from .levels import record_pulled, rewrite_outputs    # what arrived and checked out is at level p
+    record_pulled([(d.parent.name, d.name) for d in results if d not in before and d.is_dir()])
     if damaged:
         raise StoreError(f"{len(damaged)} pulled results are damaged, quarantined; `snakemake` recomputes them "
                          f"(or pull from a good remote):\n  " + "\n  ".join(damaged))
-    from .levels import record_pulled        # what arrived now is at level p (pulled and hash-checked)
-    record_pulled([(d.parent.name, d.name) for d in results if d not in before and d.is_dir()])
+    from .plan import build_plan
+    rewritten = sum(rewrite_outputs(build_plan(s), None, lambda m: None) for s in SCALES)   # the pulled levels
     n = touch_in_dag_order()
-    log(f"checked {len(results)} results against their provenance; restamped {n} workflow outputs in DAG order; "
+    log(f"checked {len(results)} results against their provenance; rewrote {rewritten} outputs with their "
+        f"verification levels; restamped {n} workflow outputs in DAG order; "
         f"`snakemake -n` should now plan nothing" + (f" for paper {paper}" if paper else ""))
 
 

@@ -5,10 +5,18 @@ A stored result is at one of these levels, strongest first:
 
 - v: re-verified bitwise by `engine verify` (its sealed record `.verified.json` in the result, kept by DVC,
   so the level travels with `dvc pull`);
-- t: re-verified within its stage's declared tolerance by `engine verify`;
-- h: computed in this store: a run here wrote it (its run record, or a record from before run records);
+- t: re-verified within a tolerance by `engine verify` (a metric's declared one, or `--tolerance`: the record
+  names it);
+- h: computed in this store: a run here wrote it (its run record, which DVC never carries, or the timings of
+  a record from before run records);
 - p: pulled from a DVC remote and hash-checked (`engine pull` checks every pulled result against its
-  provenance and lists it in the local ledger `results/.pulled.json`, which DVC ignores).
+  provenance and lists it in the local ledger `results/.pulled.json`, which DVC ignores), or stored without
+  a run record (a plain `dvc pull`).
+
+Whatever changes a level rewrites the outputs that show it: `engine pull` rewrites every table, figure and
+index it has the results for, `engine verify` those that show the result it verified, and Snakemake the
+outputs of what it computes; so a generated file always shows the levels of the store beside it, and
+`engine verify --outputs` can compare bytes.
 
 A number that a metric declares not deterministic (a wall time) is at level n whatever its result's
 level: it can never be compared. A table cell is at the weakest level of the results behind it; a figure
@@ -23,13 +31,14 @@ import subprocess
 from pathlib import Path
 
 from . import store
+from .errors import StoreError
 from .layout import RESULTS, result_dir
 
 VERIFIED = store.VERIFICATION_RECORD
 PULLED = ".pulled.json"
 ORDER = ("p", "h", "t", "v")                 # weakest first; n stands apart
 LEGEND = {"v": "re-verified bitwise by `engine verify`",
-          "t": "re-verified within its declared tolerance by `engine verify`",
+          "t": "re-verified within a stated tolerance by `engine verify`",
           "h": "computed in this store",
           "p": "pulled from a DVC remote and hash-checked",
           "n": "not deterministic by declaration (a timing): never compared"}
@@ -64,9 +73,9 @@ def _now() -> str:
 
 
 # ----------------------------------------------------------------------------- records
-def record_verification(stage: str, h: str, max_abs: float, tolerance: float) -> None:
-    """Seal `engine verify`'s success into the result (level v, or t when the difference is not 0)."""
-    rec = _sealed({"hash": h, "stage": stage, "verified": _now(), "commit": _commit(),
+def record_verification(stage: str, h: str, max_abs: float, tolerance: float, bitwise: bool) -> None:
+    """Seal `engine verify`'s success into the result (level v when bitwise, else t)."""
+    rec = _sealed({"hash": h, "stage": stage, "verified": _now(), "commit": _commit(), "bitwise": bool(bitwise),
                    "max_abs": float(max_abs), "tolerance": float(tolerance)})
     store.write_bytes_atomic(result_dir(stage, h) / VERIFIED, (json.dumps(rec, indent=1, sort_keys=True) + "\n").encode())
 
@@ -109,16 +118,23 @@ class Levels:
         """(level, detail): detail holds `verified` (a date) for v and t, `commit` and `started` for h."""
         key = (stage, h)
         if key not in self._cache:
-            rec = verification(stage, h)
-            if rec is not None:
-                self._cache[key] = ("v" if rec["max_abs"] == 0 else "t", rec)
-            elif key in self._pulled:
-                self._cache[key] = ("p", {})
-            else:
-                prov = store.provenance(stage, h)
-                started = store.run_record(stage, h).get("started", "")
-                self._cache[key] = ("h", {"commit": (prov.get("git") or {}).get("commit") or "", "started": started})
+            self._cache[key] = self._find(stage, h, key)
         return self._cache[key]
+
+    def _find(self, stage: str, h: str, key) -> tuple[str, dict]:
+        rec = verification(stage, h)
+        if rec is not None:
+            return ("v" if rec.get("bitwise") is True else "t"), rec
+        if key in self._pulled:
+            return "p", {}
+        try:
+            run = store.run_record(stage, h)
+        except StoreError:              # an edited timing file: computed here, its details not trusted
+            return "h", {}
+        if not run:                     # no run record: it came through DVC
+            return "p", {}
+        commit = (store.provenance(stage, h).get("git") or {}).get("commit") or ""
+        return "h", {"commit": commit, "started": run.get("started", "")}
 
 
 def weakest(levels) -> str:
@@ -151,3 +167,25 @@ def legend(used: dict[str, list[dict]], sup=lambda s: f"<sup>{s}</sup>") -> str:
             text += f" ({dates[0] if len(dates) == 1 else f'{dates[0]} to {dates[-1]}'})" if dates else ""
         parts.append(f"{sup(s)} {text}")
     return "Verification: " + " · ".join(parts) + "." if parts else ""
+
+
+# ----------------------------------------------------------------------------- keeping outputs current
+def rewrite_outputs(plan, changed: set[str] | None = None, log=print) -> int:
+    """Rewrite the tables and figures of `plan` that show a result in `changed` (all when None) and whose
+    results are all stored, then the index and review pages when every output could be written: after a
+    level changed (a pull, a verification), so each file shows the levels of the store beside it. Returns
+    the number of outputs rewritten."""
+    from . import registry
+    from .plan import output_roles
+    done, complete = 0, True
+    for t in plan.targets.values():
+        behind = {plan.run_hash(r, role) for r in t.spec.runs for role in output_roles(r, t.cfg)}
+        if not all((plan.instances[h].path / store.PROVENANCE).is_file() for h in behind):
+            complete = False
+            continue
+        if changed is None or behind & changed:
+            registry.implementation(registry.stage(t.kind)).run(plan, t, log)
+            done += 1
+    if complete and done:
+        registry.implementation(registry.stage("index")).run(plan, None, log)
+    return done

@@ -15,6 +15,7 @@ registry; this module names no science. It imports no torch.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,7 @@ class Plan:
     def review_files(self) -> dict[str, str]:
         """Each paper's reviewer page, written with the index (stages/index.py): paper -> path."""
         with_outputs = {paper_id(t.spec) for t in self.targets.values()}
-        return {p: str(paper_dir(self.scale) / p / "README.md") for p in self.papers() if p in with_outputs}
+        return {p: str(paper_dir(self.scale) / _folder(p) / "README.md") for p in self.papers() if p in with_outputs}
 
     def all_files(self, paper: str = "") -> list[str]:
         """What `snakemake` builds (layout.select_files), for every paper or one."""
@@ -154,6 +155,16 @@ class Plan:
     def status(self, h: str) -> str:
         inst = self.instances[h]
         return "done" if (inst.path / "provenance.json").is_file() else "pending"
+
+
+def _folder(paper: str) -> str:
+    """A paper's folder name: its id when that is a plain name (an arXiv id), else a slug of it and a
+    digest (a paper field is free text: it never reaches a path or a shell as it is)."""
+    import re
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", paper).strip("-.")[:48]
+    if slug == paper and slug not in ("tables", "figures", "smoke", "paper"):
+        return paper
+    return f"{slug or 'paper'}-{hashlib.sha256(paper.encode()).hexdigest()[:8]}"
 
 
 def paper_id(spec) -> str:

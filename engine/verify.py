@@ -34,6 +34,7 @@ class FileDiff:
     identical: bool = True           # bitwise
     problem: str = ""                # structure or non-numeric mismatch
     skipped: list = field(default_factory=list)   # metrics declared not deterministic (not compared)
+    tolerated: list = field(default_factory=list)  # metrics that differed within their declared tolerance
 
 
 @dataclass
@@ -47,6 +48,12 @@ class Report:
     @property
     def max_abs(self) -> float:
         return max((f.max_abs for f in self.files), default=0.0)
+
+    @property
+    def bitwise(self) -> bool:
+        """Every number equal bit for bit (timings declared not deterministic aside): no difference, none
+        hidden by a declared tolerance."""
+        return not self.problems and self.max_abs == 0 and not any(f.tolerated for f in self.files)
 
     @property
     def problems(self) -> list[str]:
@@ -128,6 +135,8 @@ def _apply_determinism(a: dict, b: dict, declared: dict, fd: FileDiff) -> None:
                 fd.skipped.append(k)
         elif m.determinism == "tolerance" and isinstance(a.get(k), (int, float)) and isinstance(b.get(k), (int, float)):
             if abs(a[k] - b[k]) <= m.tol:
+                if a[k] != b[k]:
+                    fd.tolerated.append(k)
                 b[k] = a[k]
 
 

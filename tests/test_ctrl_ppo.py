@@ -127,3 +127,25 @@ def test_the_sd15_paper_spec_compiles_to_a_torchrun_gpu_dag():
     (ft,) = jobs["finetune"]
     assert launch.command(ft).endswith("--nproc_per_node 4 -m engine") and launch.gpus(ft) == 4
     assert all(launch.gpus(j) == 1 for j in jobs["evaluate"])
+
+
+def test_the_critic_is_fit_on_every_trained_state_with_its_return_and_anchor(monkeypatch):
+    """What train hands the value regression: the state at the start of every trained step, the return
+    from there (the final reward: the policy starts at the pretrained model, so every step's KL is 0), and
+    the anchor r(x0_hat) of the model that sampled the chains."""
+    cfg, policy, train, _, reward = setting(critic="structured", kl_coef=0.5, epochs=1, batch_size=32)
+    seen = {}
+    fit = ctrl_ppo.Critic.fit
+
+    def spy(self, opt, xs, levels, anchors, targets, prompts, generator):
+        seen.update(xs=xs.clone(), levels=levels.clone(), anchors=anchors.clone(), targets=targets.clone())
+        return fit(self, opt, xs, levels, anchors, targets, prompts, generator)
+    monkeypatch.setattr(ctrl_ppo.Critic, "fit", spy)
+    ctrl_ppo.train(policy, train, reward, cfg.algorithm, torch.Generator().manual_seed(2))
+    xs, levels = seen["xs"], seen["levels"]
+    assert levels.tolist() == list(range(2, 11))                # steps 1..9 are stochastic, step 0 is not
+    torch.testing.assert_close(seen["targets"], reward(xs[0]).expand(len(levels), -1))
+    pre = gaussian.pretrained(cfg, {})
+    for i, lv in enumerate(levels.tolist()):
+        x0_hat = (xs[lv] - pre.s[lv] * pre.eps(xs[lv], lv - 1)) / pre.a[lv]
+        torch.testing.assert_close(seen["anchors"][i], reward(x0_hat))

@@ -130,8 +130,10 @@ def test_push_clone_pull_plans_nothing(smoke_store, tmp_path, monkeypatch):
     table.unlink()
     assert dry_run_jobs(clone) == {"outputs": 1, "index": 1, "all": 1}
     snakemake("--config", "scale=smoke", cwd=clone)
-    # the same numbers; the levels say where they came from: computed in repo/, pulled and checked here
-    assert unmarked(table.read_text()) == unmarked(before)
-    assert "<sup>h</sup>" in before and "<sup>p</sup>" in table.read_text() and "<sup>h</sup>" not in table.read_text()
+    assert table.read_text() == before
+    # the same numbers as repo/'s; the pull rewrote the levels: computed there, pulled and checked here
+    committed = (repo / "paper/smoke/tables/gaussian_vp_gap_table.md").read_text()
+    assert unmarked(before) == unmarked(committed) and "<sup>h</sup>" in committed
+    assert "<sup>p</sup>" in before and "<sup>h</sup>" not in before
     assert digests(clone / "results") == digests(repo / "results")
     assert not list((clone / "results").rglob(store.RUN_RECORD))       # not shared: timings stay where they ran       # no stage instance recomputed

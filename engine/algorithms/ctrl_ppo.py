@@ -8,8 +8,8 @@ difference from DDPO is where credit comes from. A value network V(x, t) (value.
 is regressed each epoch, before the policy moves, on the (regularised) return-to-go of every trained
 state of the epoch's chains, and gives per-step advantages by GAE over the chain's levels (no discount,
 terminal reward; lambda 0 is TD(0), A_k = V(x_k) - V(x_{k+1}) - beta KL_k, as the authors' SD 1.5 code),
-normalised per step over the batch. V at level 0 is the reward itself, and at a level whose remaining
-steps are all deterministic it is the realised return.
+normalised per step over the batch. V at level 0 is the reward itself, and at a level no trained step
+starts from (the level before gDDIM's last, deterministic step) the realised return.
 
 The KL regulariser is the shared one (kl.py): KL_k = |mu_theta - mu_pre|^2 / (2 std_k^2) per stochastic
 step (the discretisation of 1/2 int g^2 |s_theta - s_pre|^2 dt), a per-step cost in the return
@@ -41,7 +41,7 @@ def make_optimizer(policy, cfg):
     policy as `critic` first (so the checkpoint holds both) and gets its own parameter group."""
     if cfg.critic == "none":
         return ddpo.make_optimizer(policy, cfg)
-    params = trainable_parameters(policy)
+    params = [p for n, p in policy.named_parameters() if p.requires_grad and not n.startswith("critic.")]
     if not hasattr(policy, "critic"):
         dim = policy.prior(1, torch.Generator().manual_seed(0))[0].numel()
         net = ValueNet(dim, cfg.value_hidden, cfg.critic == "structured", _prompt_count(policy))

@@ -108,7 +108,8 @@ def run(instance, out_dir, log: Log) -> dict:
 
 # One job's evaluations of pretrained models, shared by the runs it evaluates that differ only in what was
 # trained (their algorithm or seed): the same pretrained weights, sampler, reward and noises give the same
-# numbers, so each is computed once. The key holds a digest of the pretrained policy's own tensors, so
+# numbers, so each is computed once (and a trained result's ODE reward at its training setting, which every
+# evaluation of it at another step count or solver compares with). The key holds a digest of the pretrained policy's own tensors, so
 # nothing that could differ is shared; it is bounded and never leaves the process.
 _PRETRAINED: dict = {}
 _SHARE_MAX_ELEMENTS = 50_000_000        # a larger model (SD, FLUX) is not digested: it shares within its seed only
@@ -140,7 +141,10 @@ def _improvement_at(cfg, ft_up, ft_dir, trained_by, method, ev) -> float:
     ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
     reward = reward_for(cfg, ft_up, ft)
     _, ode_stds = sampler_stds(cfg, ft)
-    tuned, _ = expected_reward(ft, ode_stds, reward, method, ev["samples"], ev["seed"])
+    at = json.dumps([str(ft_dir), ev["samples"], ev["seed"], method])      # the same trained result, same noises
+    if at not in _PRETRAINED:
+        _PRETRAINED[at] = expected_reward(ft, ode_stds, reward, method, ev["samples"], ev["seed"])
+    tuned, _ = _PRETRAINED[at]
     key = _pretrained_key(pre, cfg, ft_up, {**ev, "steps": None, "solver": "euler"}, method, "ode")
     if key not in _PRETRAINED:
         _PRETRAINED[key] = expected_reward(pre, ode_stds, reward, method, ev["samples"], ev["seed"])
