@@ -26,7 +26,7 @@ import torch
 
 from .. import distributed
 from . import ddpo
-from .policy_gradient import (EpochStats, check_finite, collect, ppo_update, step_kls, trainable_parameters)
+from .policy_gradient import EpochStats, check_finite, collect, ppo_epoch, step_kls
 from .value import ValueNet, denoised, noise_time
 
 ADV_EPS = 1e-8
@@ -164,12 +164,7 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
             batch.kl_weight = beta * scale          # the pathwise KL part on each step's advantage scale
         stats = EpochStats(reward_mean=batch.rewards.mean().item(), value_loss=value_loss,
                            **({"chain_kl": kls.sum(0).mean().item()} if beta else {}))
-        for _ in range(cfg.inner_epochs):
-            perm = torch.randperm(cfg.batch_size, generator=generator)
-            for mb in perm.chunk(cfg.minibatches):
-                steps = trainable[torch.randperm(len(trainable), generator=generator)[:n_train]]
-                stats.add(ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update))
-                update += 1
+        update = ppo_epoch(policy, opt, batch, adv, trainable, n_train, stds, cfg, epoch, update, generator, stats)
         if on_epoch is not None:
             on_epoch(epoch, stats.result())
     return opt

@@ -14,7 +14,7 @@ import torch
 
 from .advantages import PerPromptStats, batch_scaled
 from .policy_gradient import (Batch, EpochStats, chain_log_probs, check_finite, collect, make_optimizer,
-                              ppo_update, regularise)
+                              ppo_epoch, regularise)
 
 __all__ = ["train", "collect", "chain_log_probs", "make_optimizer", "Batch"]
 
@@ -43,12 +43,7 @@ def train(policy, stds, reward_fn, cfg, generator, on_epoch=None, log=print, sta
             normalize = batch_scaled
         adv, chain_kl = regularise(policy, batch, stds, cfg, normalize)
         stats = EpochStats(reward_mean=batch.rewards.mean().item(), **({"chain_kl": chain_kl} if cfg.kl_coef else {}))
-        for _ in range(cfg.inner_epochs):
-            perm = torch.randperm(cfg.batch_size, generator=generator)
-            for mb in perm.chunk(cfg.minibatches):
-                steps = trainable[torch.randperm(len(trainable), generator=generator)[:n_train]]
-                stats.add(ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update))
-                update += 1
+        update = ppo_epoch(policy, opt, batch, adv, trainable, n_train, stds, cfg, epoch, update, generator, stats)
         state["advantage_stats"] = tracker.state()
         if on_epoch is not None:
             on_epoch(epoch, stats.result())

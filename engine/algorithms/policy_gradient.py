@@ -165,6 +165,19 @@ def ppo_update(policy, opt, batch: Batch, adv, mb, steps, stds, cfg, epoch, upda
     return distributed.reduce_stats(out, weight)
 
 
+def ppo_epoch(policy, opt, batch: Batch, adv, trainable, n_train: int, stds, cfg, epoch: int, update: int,
+              generator, stats) -> int:
+    """One epoch's `inner_epochs` passes of minibatch updates, each minibatch over a random `n_train` of the
+    `trainable` steps (DDPO's and ctrl-PPO's); returns the running update count."""
+    for _ in range(cfg.inner_epochs):
+        perm = torch.randperm(cfg.batch_size, generator=generator)
+        for mb in perm.chunk(cfg.minibatches):
+            steps = trainable[torch.randperm(len(trainable), generator=generator)[:n_train]]
+            stats.add(ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, epoch, update))
+            update += 1
+    return update
+
+
 def trainable_parameters(policy):
     return [p for p in policy.parameters() if p.requires_grad]
 
