@@ -15,7 +15,7 @@ import pytest
 from engine.plan import build_plan
 from engine.report import items
 
-from .browser import Chromium, chromium_binary
+from .browser import BrowserError, Chromium, chromium_binary
 from .conftest import add_specs, copy_project, require, snakemake, store_copy
 
 NAV = """((label) => {
@@ -111,9 +111,14 @@ class Report:
         while True:
             frames = self.page.call("Page.getFrameTree")["frameTree"].get("childFrames", [])
             if frames:
-                ctx = self.page.call("Page.createIsolatedWorld", frameId=frames[0]["frame"]["id"])
-                r = self.page.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                                   contextId=ctx["executionContextId"], returnByValue=True)
+                try:
+                    ctx = self.page.call("Page.createIsolatedWorld", frameId=frames[0]["frame"]["id"])
+                    r = self.page.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                                       contextId=ctx["executionContextId"], returnByValue=True)
+                except BrowserError as e:    # the frame was replaced between the two calls: poll again
+                    if "context" not in str(e) and "frame" not in str(e).lower():
+                        raise
+                    r = {"result": {}}
                 text = r["result"].get("value") or ""
                 if text.strip() and (until is None or until(text) or time.time() > deadline):
                     return text
