@@ -279,12 +279,12 @@ def _verify_sample(args) -> int:
     figures and index that show them, so their verification levels are current."""
     import random
     from . import store
-    from .plan import build_plan, output_roles, paper_id
+    from .plan import build_plan, paper_id
     plan = build_plan(args.scale)
     targets = [t for t in plan.targets.values() if not args.paper or paper_id(t.spec) == args.paper.removeprefix("arXiv:")]
     if not targets:
         raise EngineError(f"no outputs of paper {args.paper!r} at scale {args.scale}")
-    behind = {t.key: {plan.run_hash(r, role) for r in t.spec.runs for role in output_roles(r, t.cfg)} for t in targets}
+    behind = {t.key: plan.target_hashes(t) for t in targets}
     pool = sorted(set().union(*behind.values()) & set(h for h in plan.instances if store.result_dir(
         plan.instances[h].stage, h).joinpath(store.PROVENANCE).is_file()))
     seed = args.seed if args.seed is not None else int(time.time())

@@ -176,10 +176,9 @@ def rewrite_outputs(plan, changed: set[str] | None = None, log=print) -> int:
     level changed (a pull, a verification), so each file shows the levels of the store beside it. Returns
     the number of outputs rewritten."""
     from . import registry
-    from .plan import output_roles
     done, complete = 0, True
     for t in plan.targets.values():
-        behind = {plan.run_hash(r, role) for r in t.spec.runs for role in output_roles(r, t.cfg)}
+        behind = plan.target_hashes(t)
         if not all((plan.instances[h].path / store.PROVENANCE).is_file() for h in behind):
             complete = False
             continue

@@ -136,6 +136,10 @@ class Plan:
     def index_file(self) -> str:
         return str(paper_dir(self.scale) / "README.md")
 
+    def target_hashes(self, target) -> set[str]:
+        """The stage instances whose results a table or figure shows."""
+        return {self.run_hash(r, role) for r in target.spec.runs for role in output_roles(r, target.cfg)}
+
     @property
     def review_files(self) -> dict[str, str]:
         """Each paper's reviewer page, written with the index (stages/index.py): paper -> path."""

@@ -75,7 +75,7 @@ def run(instance, out_dir, log: Log) -> dict:
     else:
         metrics["improvement_se"] = 0.0
     if ev.get("steps") is not None or plan is not None:      # how the improvement carries over from training's setting
-        metrics["improvement_train"] = (_improvement_at(trained_cfg, ft_up, ft_dir, trained_by, method, ev)
+        metrics["improvement_train"] = (_improvement_at(trained_cfg, ft_up, ft_dir, method, ev)
                                         if transfer or plan is not None else metrics["improvement"])
         metrics["transfer"] = metrics["improvement"] - metrics["improvement_train"]
     metrics["method"] = method
@@ -133,22 +133,22 @@ def _pretrained_key(pre, cfg, ft_up: dict, ev: dict, method: str, what: str = "g
                        method], sort_keys=True, default=str)
 
 
-def _improvement_at(cfg, ft_up, ft_dir, trained_by, method, ev) -> float:
+def _improvement_at(cfg, ft_up, ft_dir, method, ev) -> float:
     """The ODE improvement at the training step count with the sampler's own solver, on the same noises
-    as the evaluation's ODE samples (what a plain evaluation reports as `improvement`)."""
+    as the evaluation's ODE samples (what a plain evaluation reports as `improvement`); the trained model
+    and its reward are built only when the job has not computed both numbers already."""
     gen = lambda: torch.Generator().manual_seed(cfg.seed)   # noqa: E731
     pre = family(cfg).pretrained(cfg, ft_up, gen())
-    ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
-    reward = reward_for(cfg, ft_up, ft)
-    _, ode_stds = sampler_stds(cfg, ft)
     at = json.dumps([str(ft_dir), ev["samples"], ev["seed"], method])      # the same trained result, same noises
-    if at not in _PRETRAINED:
-        _PRETRAINED[at] = expected_reward(ft, ode_stds, reward, method, ev["samples"], ev["seed"])
-    tuned, _ = _PRETRAINED[at]
     key = _pretrained_key(pre, cfg, ft_up, {**ev, "steps": None, "solver": "euler"}, method, "ode")
-    if key not in _PRETRAINED:
-        _PRETRAINED[key] = expected_reward(pre, ode_stds, reward, method, ev["samples"], ev["seed"])
-    return tuned - _PRETRAINED[key][0]
+    if at not in _PRETRAINED or key not in _PRETRAINED:
+        ft = family(cfg).finetuned(cfg, ft_up, ft_dir, gen())
+        reward = reward_for(cfg, ft_up, ft)
+        _, ode_stds = sampler_stds(cfg, ft)
+        for k, policy in ((at, ft), (key, pre)):
+            if k not in _PRETRAINED:
+                _PRETRAINED[k] = expected_reward(policy, ode_stds, reward, method, ev["samples"], ev["seed"])
+    return _PRETRAINED[at][0] - _PRETRAINED[key][0]
 
 
 def judge_metrics(judge, x0, prompts) -> dict:
