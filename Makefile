@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup reproduce smoke test fuzz bench schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps upgrade-store
+.PHONY: setup reproduce smoke test fuzz bench gpu-check gpu-wheels schema clean-smoke remote push pull fetch-models report cluster slurm-plugin system-deps upgrade-store
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -69,6 +69,16 @@ bench: setup
 	$(BIN)/python bench/rl_epoch.py
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/validation.py
+
+# The prepared GPU check (README, "GPU check"): every paper-scale path on the published architectures with
+# random weights, a JSON report in build/; TINY=1: the same code on tiny models on the CPU (as make test runs it).
+gpu-check: setup
+	@mkdir -p build
+	$(BIN)/python bench/gpu_check.py $(if $(TINY),--device cpu --tiny) --out build/gpu_check$(if $(TINY),_tiny).json
+
+# The wheels the GPU machine lacks (no registry there), pinned by requirements.lock, into .whl/.
+gpu-wheels: setup
+	$(BIN)/python bench/gpu_wheels.py
 
 fetch-models: setup   # paper scale: pin hub models (needs huggingface.co)
 	HF_HUB_OFFLINE=0 $(BIN)/engine fetch-models

@@ -10,10 +10,13 @@ from ..spec.models import RunConfig
 
 
 def setup_torch(threads: int = 2) -> None:
+    """The job's CPU threads (shared by its torchrun ranks) and deterministic kernels: strictly on CPUs;
+    on GPUs a CUDA kernel with no deterministic version warns (as engine/distributed.py's init sets it)
+    rather than failing the run (bench/gpu_check.py's determinism section lists the ones a step meets)."""
     from ..distributed import world
     from ..eager import deterministic
     torch.set_num_threads(max(1, threads // world()))     # torchrun ranks share the job's CPUs
-    deterministic()
+    deterministic(warn_only=torch.cuda.is_available())
 
 
 def finetune_config(instance_config: dict, upstream: dict) -> RunConfig:

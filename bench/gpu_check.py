@@ -1,0 +1,635 @@
+"""The prepared GPU check: every paper-scale path once, in one call of at most 5 minutes (issue #19).
+
+    python bench/gpu_check.py --out gpu_check.json                  # on the GPU machine (README, "GPU check")
+    python bench/gpu_check.py --device cpu --tiny --out check.json  # the same code on tiny models (make test)
+
+Each section runs under its own time box (SIGALRM; the whole run keeps within --limit seconds) and the
+JSON report is rewritten after every section, and after every figure within one, so a cut-off run still
+reports what it measured. The models are the published architectures built from their configs with
+random weights on the device (bench/gpu_models.py); the run settings are those of the paper-scale specs
+(read through the engine's spec loader), cut to one GPU's share; everything runs through the engine's own
+family, sampler, reward, algorithm and data-parallel code.
+
+Sections:
+- environment: versions, the GPU, which collectives exist;
+- sd15: SD 1.5 (UNet, VAE, CLIP text encoder; the aesthetic reward on CLIP ViT-L/14): sampling with
+  per-step log-probabilities, the DDPO LoRA step under bf16 autocast with gradient checkpointing off
+  and on, and the evaluation (ODE and SDE rewards);
+- sd15_throughput: DDPO epochs (sampling + reward + training) at the spec's 512², 50 steps: images/s
+  after a warm-up epoch, and its ratio to ddpo-pytorch's published 0.22 images/s per GPU;
+- determinism: the same DDPO epoch twice under the engine's determinism settings: bitwise, or the
+  largest difference and the kernels torch names as nondeterministic;
+- data_parallel: two gloo processes on the one device through engine/distributed.py against the
+  one-process epoch of `determinism` (nccl needs two GPUs: not run here, and the report says so);
+- sd15_full: one DDPO step of full fine-tuning (fp32 master weights, bf16 autocast, checkpointing);
+- flux: FLUX.1-dev (12B transformer, T5-XXL) with LoRA: sampling and one MixGRPO epoch;
+- llama: Llama-3-8B with LoRA: RainbowPO's preference step on 2 pairs, then on a GPU's share of the
+  spec's batch.
+A summary table (markdown) ends the report: the README's "GPU check" section takes it.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+import torch                                    # noqa: E402
+
+import gpu_models as models                     # noqa: E402
+
+DDPO_PYTORCH_IMAGES_PER_S_PER_GPU = 25600 / (4 * 3600) / 8   # 100 epochs of 256 images, ~4 h, 8 A100s: 0.222
+SPEC_SD = "specs/sd15_ddpo_aesthetic.yaml"
+SPEC_FLUX = "specs/flux_mixgrpo_pickscore_paper.yaml"
+SPEC_LLAMA = "specs/rainbowpo_llama3_paper.yaml"
+SEED = 0
+# seconds per section on the GPU (their sum is the 5-minute limit); the CPU mode gives each 60
+BOXES = {"environment": 10, "sd15": 70, "sd15_throughput": 55, "determinism": 30, "data_parallel": 45,
+         "sd15_full": 20, "flux": 40, "llama": 25}
+# what a section runs with, per mode: images per sampling batch, chains per DDPO minibatch on one GPU,
+# steps, resolution, chains per throughput epoch, LM pairs
+# steps, resolution, chains per throughput epoch, chains per minibatch of the reference epoch (two Adam
+# steps: a second step depends on both gradients, so it shows a difference in either), LM pairs
+SIZES = {"gpu": dict(images=8, minibatch=8, sd_steps=50, resolution=None, epoch_images=16, reference_minibatch=4,
+                     flux_steps=None, flux_resolution=None, group=2, pairs=2),
+         "tiny": dict(images=2, minibatch=2, sd_steps=4, resolution=16, epoch_images=4, reference_minibatch=2,
+                      flux_steps=4, flux_resolution=16, group=2, pairs=2)}
+
+
+class SectionTimeout(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------- the report
+class Report:
+    """The JSON report, rewritten (atomically) whenever something is added."""
+
+    def __init__(self, path: Path, head: dict):
+        self.path = path
+        self.data = {**head, "sections": {}}
+        self.write()
+
+    def write(self) -> None:
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, default=str))
+        os.replace(tmp, self.path)
+
+
+class Figures(dict):
+    """A section's figures: each one written to the report as it is measured."""
+
+    def __init__(self, report: Report, name: str, box: float):
+        super().__init__(status="running", box_s=round(box, 1))
+        self.report = report
+        report.data["sections"][name] = self
+        report.write()
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.report.write()
+
+
+@contextlib.contextmanager
+def time_box(seconds: float):
+    def expire(signum, frame):
+        raise SectionTimeout(f"stopped at its time box of {seconds:.0f} s")
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ----------------------------------------------------------------------------- measuring
+class Context:
+    """What the sections share: the device, the pipelines' directories, the run configs, built models."""
+
+    def __init__(self, device: str, tiny: bool, work: Path):
+        self.device = torch.device(device)
+        self.tiny = tiny
+        self.sizes = SIZES["tiny" if tiny else "gpu"]
+        self.work = work
+        self.cache: dict = {}
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def reset_peak(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib(self) -> float | None:
+        if self.device.type == "cuda":
+            return round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)
+        return None
+
+    def timed(self, out: dict, key: str, fn):
+        """fn() timed (device synchronised) with its peak device memory: out[key] = {s, peak_gib}."""
+        self.sync()
+        self.reset_peak()
+        t0 = time.perf_counter()
+        value = fn()
+        self.sync()
+        out[key] = {"s": round(time.perf_counter() - t0, 3), "peak_gib": self.peak_gib()}
+        return value
+
+    # -- the pipelines, written once
+    def folder(self, name: str) -> Path:
+        path = self.work / name
+        if not path.exists():
+            {"sd15": lambda: models.write_sd15(path, self.tiny),
+             "clip_l": lambda: models.write_clip(path, self.tiny, "L"),
+             "clip_h": lambda: models.write_clip(path, self.tiny, "H"),
+             "aesthetic_head.safetensors": lambda: models.write_aesthetic_head(path, self.tiny),
+             "flux": lambda: models.write_flux(path, self.tiny),
+             "llama": lambda: models.write_llama(path, self.tiny)}[name]()
+        return path
+
+    # -- the run configs: the paper-scale specs' first run, on these pipelines, cut to one GPU's share
+    def sd_config(self, batch: int, minibatch: int, epochs: int = 1):
+        s = self.sizes
+        cfg = paper_run(SPEC_SD)
+        cfg["model"]["pretrained"] = {"id": str(self.folder("sd15"))}
+        if s["resolution"]:
+            cfg["model"]["resolution"] = s["resolution"]
+        cfg["sampler"]["steps"] = s["sd_steps"]
+        cfg["reward"]["clip"] = {"id": str(self.folder("clip_l"))}
+        cfg["reward"]["head"] = str(self.folder("aesthetic_head.safetensors"))
+        cfg["algorithm"].update(epochs=epochs, batch_size=batch, minibatches=max(1, batch // minibatch))
+        return validated(cfg)
+
+    def sd_policy(self):
+        """The SD 1.5 policy (fresh LoRA, seeded), its reward and samplers; built once, then shared."""
+        if "sd" not in self.cache:
+            from engine.stages.common import build_policy_for, reward_for, sampler_stds
+            cfg = self.sd_config(self.sizes["images"], self.sizes["minibatch"])
+            with models.random_weights(self.device):
+                torch.manual_seed(SEED)
+                policy = build_policy_for(cfg, {})
+                reward = reward_for(cfg, {}, policy)
+            train_stds, ode_stds = sampler_stds(cfg, policy)
+            initial = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
+            self.cache["sd"] = (policy, reward, train_stds, ode_stds, initial)
+        return self.cache["sd"]
+
+
+def paper_run(spec: str, index: int = 0) -> dict:
+    """A run of a spec at the paper scale (the first by default), as a JSON-ready dict (the engine's spec loader)."""
+    from engine.spec.resolve import expand, load_spec
+    return expand(load_spec(ROOT / spec), "paper").runs[index].config.model_dump(mode="json")
+
+
+def validated(cfg: dict):
+    from engine.spec.models import RunConfig
+    return RunConfig.model_validate(cfg)
+
+
+def trainable(policy) -> dict:
+    return {n: p for n, p in policy.named_parameters() if p.requires_grad}
+
+
+def restore(policy, state: dict) -> None:
+    with torch.no_grad():
+        for n, p in trainable(policy).items():
+            p.copy_(state[n])
+
+
+def ddpo_epoch(ctx, policy, reward, stds, cfg):
+    """One DDPO epoch through the algorithm's registered implementation, as the finetune stage runs it."""
+    from engine import registry
+    algorithm = registry.implementation(registry.kind("algorithm", cfg.algorithm.kind))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    stats = []
+    algorithm.train(policy, stds, reward, cfg.algorithm, gen, on_epoch=lambda e, s: stats.append(s),
+                    log=lambda *a: None, seed=cfg.seed)
+    ctx.sync()
+    return stats
+
+
+def count(params) -> int:
+    return sum(p.numel() for p in params)
+
+
+# ----------------------------------------------------------------------------- sections
+def environment(ctx: Context, out: dict) -> None:
+    import importlib.metadata as md
+    import torch.distributed as dist
+    out["python"] = platform.python_version()
+    out["torch"] = torch.__version__
+    out["packages"] = {}
+    for name in ("diffusers", "transformers", "peft", "pydantic", "safetensors", "tokenizers", "accelerate",
+                 "huggingface_hub", "numpy"):
+        try:
+            out["packages"][name] = md.version(name)
+        except md.PackageNotFoundError:
+            out["packages"][name] = None
+    out["device"] = str(ctx.device)
+    out["cpus"] = os.cpu_count()
+    if ctx.device.type == "cuda":
+        p = torch.cuda.get_device_properties(ctx.device)
+        out["gpu"] = {"name": p.name, "count": torch.cuda.device_count(), "memory_gib": round(p.total_memory / 2 ** 30, 1),
+                      "capability": f"{p.major}.{p.minor}", "cuda": torch.version.cuda,
+                      "cudnn": torch.backends.cudnn.version(), "bf16": torch.cuda.is_bf16_supported()}
+    out["collectives"] = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available(),
+                          "nccl_run": "no: nccl needs one GPU per process, and this machine has "
+                                      f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}"}
+
+
+def sd15(ctx: Context, out: dict) -> None:
+    from engine.algorithms.policy_gradient import chain_log_probs, collect, make_optimizer, ppo_update
+    from engine.evaluation import resolve_method, reward_gap_metrics
+    s = ctx.sizes
+    policy, reward, stds, ode_stds, _ = ctx.timed(out, "build", ctx.sd_policy)
+    unet = policy.unet
+    out["parameters"] = {"unet": count(p for n, p in unet.named_parameters() if "lora_" not in n),
+                         "vae": count(policy.vae.parameters()), "lora_trained": count(trainable(policy).values())}
+    out["dtype"] = {"frozen": str(next(p for n, p in unet.named_parameters() if "lora_" not in n).dtype),
+                    "trained": str(next(iter(trainable(policy).values())).dtype),
+                    "autocast": str(policy.autocast_dtype)}
+    n = s["images"]
+    gen = torch.Generator().manual_seed(SEED)
+    batch = ctx.timed(out, "sample", lambda: collect(policy, stds, n, gen, reward))
+    out["sample"]["images"] = n
+    out["sample"]["images_per_s"] = round(n / out["sample"]["s"], 3)
+    steps = torch.nonzero(stds > 0).flatten()
+    with torch.no_grad():
+        again = chain_log_probs(policy, batch.xs, steps, stds, batch.prompts)
+    out["logp"] = {"finite": bool(torch.isfinite(batch.logps[steps]).all()),
+                   "recomputed_max_abs_diff": float((again - batch.logps[steps]).abs().max()),
+                   "rewards_finite": bool(torch.isfinite(batch.rewards).all())}
+    cfg = ctx.sd_config(n, s["minibatch"]).algorithm
+    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    mb = torch.arange(min(n, s["minibatch"]))
+    for ckpt in (False, True):
+        (unet.enable_gradient_checkpointing if ckpt else unet.disable_gradient_checkpointing)()
+        opt = make_optimizer(policy, cfg)
+        step = ctx.timed(out, f"ddpo_lora_step_checkpointing_{'on' if ckpt else 'off'}",
+                         lambda: ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, 1, 0))
+        out[f"ddpo_lora_step_checkpointing_{'on' if ckpt else 'off'}"].update(
+            chains=len(mb), trained_steps=len(steps), loss_finite=math.isfinite(step["loss"]))
+    unet.disable_gradient_checkpointing()
+    method = resolve_method("auto", policy, reward)
+    m = ctx.timed(out, "evaluate", lambda: reward_gap_metrics(policy, ode_stds, stds, reward, method, n, SEED))
+    out["evaluate"].update(samples=n, reward_ode=m["reward_ode"], reward_sde=m["reward_sde"])
+
+
+def sd15_throughput(ctx: Context, out: dict) -> None:
+    policy, reward, stds, _, initial = ctx.sd_policy()
+    n = ctx.sizes["epoch_images"]
+    cfg = ctx.sd_config(n, ctx.sizes["minibatch"])
+    restore(policy, initial)
+    ctx.timed(out, "warm_up_epoch", lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
+    ctx.timed(out, "epoch", lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
+    rate = n / out["epoch"]["s"]
+    out.update(images=n, steps=len(stds), resolution=cfg.model.resolution, images_per_s=round(rate, 4),
+               ddpo_pytorch_images_per_s=round(DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 4),
+               ratio_to_ddpo_pytorch=round(rate / DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 2))
+
+
+def _reference_epoch(ctx: Context):
+    """The one-process DDPO epoch from the initial adapter (what `determinism` and `data_parallel` compare)."""
+    policy, reward, stds, _, initial = ctx.sd_policy()
+    restore(policy, initial)
+    m = ctx.sizes["reference_minibatch"]
+    cfg = ctx.sd_config(2 * m, m).model_dump()
+    # PPO's clip at the spec's 1e-4 makes the second step's gradient jump wherever a ratio crosses the clip
+    # (a rounding difference then flips whole chains): a range nothing reaches keeps the comparison smooth
+    cfg["algorithm"]["clip_range"] = 10.0
+    ddpo_epoch(ctx, policy, reward, stds, validated(cfg))
+    return {n: p.detach().float().cpu().clone() for n, p in trainable(policy).items()}
+
+
+def determinism(ctx: Context, out: dict) -> None:
+    out["settings"] = {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                       "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+                       "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = ctx.timed(out, "first", lambda: _reference_epoch(ctx))
+        second = ctx.timed(out, "second", lambda: _reference_epoch(ctx))
+    diff = max(float((first[k] - second[k]).abs().max()) for k in first)
+    out["bitwise_equal"] = all(torch.equal(first[k], second[k]) for k in first)
+    out["max_abs_diff"] = diff
+    out["nondeterministic_kernels"] = sorted({str(w.message).split(" does not have")[0] for w in caught
+                                              if "deterministic" in str(w.message)})
+    ctx.cache["reference"] = first
+
+
+def data_parallel(ctx: Context, out: dict) -> None:
+    """Two processes (gloo, tensors on this device) run the reference epoch through engine/distributed.py."""
+    from safetensors.torch import load_file
+    if "reference" not in ctx.cache:
+        ctx.cache["reference"] = _reference_epoch(ctx)
+    reference = ctx.cache["reference"]
+    _, _, _, _, initial = ctx.sd_policy()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = ctx.work / "dp_rank0.safetensors"
+    procs = []
+    t0 = time.perf_counter()
+    try:
+        for rank in range(2):
+            env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": "0",
+                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--dp-worker", "--device", str(ctx.device),
+                   "--work", str(ctx.work), "--out", str(result)] + (["--tiny"] if ctx.tiny else [])
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        logs = [p.communicate()[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    out["seconds_two_processes"] = round(time.perf_counter() - t0, 2)
+    failed = [(r, p.returncode, logs[r][-2000:]) for r, p in enumerate(procs) if p.returncode]
+    if failed:
+        raise RuntimeError(f"rank {failed[0][0]} exited with {failed[0][1]}: {failed[0][2]}")
+    two = load_file(str(result))
+    update = {k: reference[k] - initial[k].float().cpu() for k in reference}
+    norm = math.sqrt(sum(float((u ** 2).sum()) for u in update.values()))
+    diff = math.sqrt(sum(float(((two[k] - reference[k]) ** 2).sum()) for k in reference))
+    worker = json.loads(result.with_suffix(".json").read_text())
+    # the relative L2 difference of the two epochs' updates: an element whose gradient cancels to near 0 can
+    # flip its Adam step's sign on a rounding difference, so the largest elementwise difference says little
+    out.update(backend=worker["backend"], tensors_on=worker["device"], epoch_s_two_processes=worker["epoch_s"],
+               update_norm=norm, relative_diff=diff / norm if norm else None,
+               max_abs_diff_vs_one_process=max(float((two[k] - reference[k]).abs().max()) for k in reference),
+               nccl="not run: it needs one GPU per process (two GPUs); the gloo run covers the same engine code")
+
+
+def dp_worker(args) -> None:
+    """One rank of `data_parallel`: the reference epoch under a two-process gloo group."""
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    from engine import distributed
+    dist.init_process_group("gloo", rank=int(os.environ["RANK"]), world_size=2)
+    distributed.init()
+    ctx = Context(args.device, args.tiny, Path(args.work))
+    t0 = time.perf_counter()
+    state = _reference_epoch(ctx)
+    seconds = time.perf_counter() - t0
+    if distributed.is_main():
+        out = Path(args.out)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+        out.with_suffix(".json").write_text(json.dumps({"backend": dist.get_backend(), "epoch_s": round(seconds, 3),
+                                                         "device": str(distributed.device())}))
+    dist.destroy_process_group()
+
+
+def sd15_full(ctx: Context, out: dict) -> None:
+    """Every UNet weight trained (fp32 master weights under the policy's autocast), checkpointing on."""
+    from engine.algorithms.policy_gradient import collect, make_optimizer, ppo_update
+    policy, reward, stds, _, _ = ctx.sd_policy()
+    ctx.cache.pop("sd")                       # the policy is changed for good below
+    s = ctx.sizes
+    gen = torch.Generator().manual_seed(SEED)
+    batch = collect(policy, stds, s["images"], gen, reward)
+    policy.unet.float().requires_grad_(True)
+    policy.unet.enable_gradient_checkpointing()
+    cfg = ctx.sd_config(s["images"], s["minibatch"]).algorithm
+    opt = make_optimizer(policy, cfg)
+    out["parameters"] = {"trained": count(trainable(policy).values())}
+    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    steps = torch.nonzero(stds > 0).flatten()
+    mb = torch.arange(min(s["images"], s["minibatch"]))
+    step = ctx.timed(out, "step", lambda: ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, 1, 0))
+    out["step"].update(chains=len(mb), trained_steps=len(steps), loss_finite=math.isfinite(step["loss"]))
+
+
+def flux(ctx: Context, out: dict) -> None:
+    from engine.algorithms.policy_gradient import collect
+    from engine.stages.common import build_policy_for, reward_for, sampler_stds
+    ctx.cache.pop("sd", None)                 # room on the device
+    gc.collect()
+    s = ctx.sizes
+    cfg = paper_run(SPEC_FLUX)
+    cfg["model"]["pretrained"] = {"id": str(ctx.folder("flux"))}
+    if s["flux_resolution"]:
+        cfg["model"]["resolution"] = s["flux_resolution"]
+        cfg["model"]["max_sequence_length"] = models.TINY_T5_LEN
+    if s["flux_steps"]:
+        cfg["sampler"]["steps"] = s["flux_steps"]
+        cfg["algorithm"]["window_size"] = 2
+    clip = str(ctx.folder("clip_h"))
+    cfg["reward"].update(model={"id": clip}, processor={"id": clip})
+    cfg["algorithm"].update(epochs=1, prompts_per_epoch=1, group_size=s["group"])
+    cfg = validated(cfg)
+
+    def build():
+        with models.random_weights(ctx.device):
+            torch.manual_seed(SEED)
+            policy = build_policy_for(cfg, {})
+            return policy, reward_for(cfg, {}, policy)
+    policy, reward = ctx.timed(out, "build", build)
+    out["parameters"] = {"transformer": count(p for n, p in policy.transformer.named_parameters() if "lora_" not in n),
+                         "lora_trained": count(trainable(policy).values())}
+    stds, _ = sampler_stds(cfg, policy)
+    gen = torch.Generator().manual_seed(SEED)
+    batch = ctx.timed(out, "sample", lambda: collect(policy, stds, s["group"], gen, reward))
+    out["sample"].update(images=s["group"], steps=len(stds), resolution=cfg.model.resolution,
+                         logp_finite=bool(torch.isfinite(batch.logps[stds > 0]).all()))
+    stats = ctx.timed(out, "mixgrpo_epoch", lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
+    out["mixgrpo_epoch"].update(chains=s["group"], window=cfg.algorithm.window_size,
+                                loss_finite=math.isfinite(stats[-1]["loss"]))
+
+
+def llama(ctx: Context, out: dict) -> None:
+    from engine.language import lm_hub_po
+    ctx.cache.clear()
+    gc.collect()
+    cfg = paper_run(SPEC_LLAMA, -1)                # the authors' combination: every loss component
+    cfg["model"]["pretrained"] = {"id": str(ctx.folder("llama")), "revision": "main"}
+    with models.random_weights(ctx.device):
+        tok, model, ref = ctx.timed(out, "build", lambda: lm_hub_po.load(cfg["model"], ctx.device, SEED))
+    out["parameters"] = {"model": count(p for n, p in model.named_parameters() if "lora_" not in n),
+                         "lora_trained": count(p for p in model.parameters() if p.requires_grad)}
+    length = cfg["model"]["max_length"]
+    g = torch.Generator().manual_seed(SEED)
+    letters = "abcdefghijklmnopqrstuvwxyz "
+
+    def text(n):
+        return "".join(letters[i] for i in torch.randint(len(letters), (n,), generator=g).tolist())
+    share = max(1, cfg["algorithm"]["batch_size"] // cfg["resources"]["processes"])
+    pairs = [(text(length // 4), text(length // 2), text(length // 2)) for _ in range(share)]
+    for n in sorted({ctx.sizes["pairs"], share}):
+        alg = {**cfg["algorithm"], "steps": 1, "batch_size": n}
+        key = f"step_{n}_pairs"
+        try:
+            stats = ctx.timed(out, key, lambda: lm_hub_po.train(model, ref, tok, pairs, alg, length, SEED, ctx.device))
+            out[key].update(tokens_per_sequence=length * 3 // 4, loss_finite=math.isfinite(stats["final_loss"]))
+        except torch.OutOfMemoryError as e:
+            out[key] = {"out_of_memory": str(e).splitlines()[0][:300]}
+        gc.collect()                            # the failed step's tensors are free only now
+        if ctx.device.type == "cuda":
+            torch.cuda.empty_cache()
+    out["variant"] = cfg["algorithm"]["variant"]
+
+
+SECTIONS = {"environment": environment, "sd15": sd15, "sd15_throughput": sd15_throughput,
+            "determinism": determinism, "data_parallel": data_parallel, "sd15_full": sd15_full, "flux": flux,
+            "llama": llama}
+
+
+# ----------------------------------------------------------------------------- the summary table
+def _f(x, unit="", nd=2):
+    return "—" if x is None else f"{x:.{nd}f}{unit}"
+
+
+def _n(x) -> str:
+    """A parameter count: 11.90 B, 859.5 M, 12,345."""
+    if x is None:
+        return "—"
+    return f"{x / 1e9:.2f} B" if x >= 1e9 else f"{x / 1e6:.1f} M" if x >= 1e6 else f"{x:,}"
+
+
+def summary(report: dict) -> str:
+    """The markdown table for the README: one row a section, its status and main figures."""
+    S = report["sections"]
+
+    def get(section, *path):
+        node = S.get(section, {})
+        for p in path:
+            node = node.get(p) if isinstance(node, dict) else None
+        return node
+
+    def timing(section, key):
+        t = get(section, key) or {}
+        return f"{_f(t.get('s'), ' s')}" + (f", peak {_f(t['peak_gib'], ' GiB')}" if t.get("peak_gib") is not None else "")
+    rows = {
+        "environment": f"{get('environment', 'gpu', 'name') or get('environment', 'device')}, torch "
+                       f"{get('environment', 'torch')}",
+        "sd15": f"UNet {_n(get('sd15', 'parameters', 'unet'))}; sampling {get('sd15', 'sample', 'images')} images: "
+                f"{timing('sd15', 'sample')}; LoRA step ckpt off: {timing('sd15', 'ddpo_lora_step_checkpointing_off')}; "
+                f"on: {timing('sd15', 'ddpo_lora_step_checkpointing_on')}; evaluation {timing('sd15', 'evaluate')}",
+        "sd15_throughput": f"{get('sd15_throughput', 'images_per_s')} images/s on one device "
+                           f"({get('sd15_throughput', 'images')} images, {get('sd15_throughput', 'steps')} steps, "
+                           f"{get('sd15_throughput', 'resolution')}²); ddpo-pytorch ≈ "
+                           f"{DDPO_PYTORCH_IMAGES_PER_S_PER_GPU:.2f} per GPU: ratio "
+                           f"{get('sd15_throughput', 'ratio_to_ddpo_pytorch')}; {timing('sd15_throughput', 'epoch')}",
+        "determinism": ("bitwise equal" if get("determinism", "bitwise_equal") else
+                        f"max |diff| {get('determinism', 'max_abs_diff')}")
+                       + f"; kernels without a deterministic version: "
+                         f"{', '.join(get('determinism', 'nondeterministic_kernels') or []) or 'none named'}",
+        "data_parallel": f"{get('data_parallel', 'backend')} × 2 on {get('data_parallel', 'tensors_on')}: relative "
+                         f"difference to one process {_f(get('data_parallel', 'relative_diff'), nd=6)}; nccl not run "
+                         f"(one GPU)",
+        "sd15_full": f"{_n(get('sd15_full', 'parameters', 'trained'))} trained: {timing('sd15_full', 'step')}",
+        "flux": f"transformer {_n(get('flux', 'parameters', 'transformer'))}; sampling: {timing('flux', 'sample')}; "
+                f"MixGRPO epoch: {timing('flux', 'mixgrpo_epoch')}",
+        "llama": f"{_n(get('llama', 'parameters', 'model'))}; "
+                 + "; ".join(f"{k.split('_')[1]} pairs: " + (timing('llama', k) if 's' in v else 'out of memory')
+                             for k, v in S.get("llama", {}).items() if k.startswith("step_") and isinstance(v, dict)),
+    }
+    lines = ["| section | status | seconds | figures |", "|---|---|---|---|"]
+    for name in SECTIONS:
+        sec = S.get(name)
+        if sec is None:
+            continue
+        status = sec.get("status", "?") + (f": {sec['error'][:120]}" if sec.get("error") else "")
+        lines.append(f"| {name} | {status} | {_f(sec.get('seconds'), nd=1)} | {rows[name]} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the run
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--tiny", action="store_true", help="the test suite's tiny model sizes (the CPU mode)")
+    ap.add_argument("--out", default="gpu_check.json", help="the JSON report (rewritten as it goes)")
+    ap.add_argument("--limit", type=float, default=300.0, help="seconds for the whole check")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated, in this order")
+    ap.add_argument("--box", action="append", default=[], metavar="SECTION=SECONDS", help="another time box")
+    ap.add_argument("--commit", default=None, help="the commit checked (default: git rev-parse HEAD)")
+    ap.add_argument("--work", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--dp-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.dp_worker:
+        dp_worker(args)
+        return 0
+    started = time.perf_counter()
+    import faulthandler                         # a hang past the limit still ends, with its stack
+    faulthandler.dump_traceback_later(args.limit + 60, exit=True)
+    names = [n for n in args.sections.split(",") if n]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        ap.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
+    boxes = {n: (60.0 if args.tiny else float(BOXES[n])) for n in SECTIONS}
+    for item in args.box:
+        name, _, seconds = item.partition("=")
+        boxes[name] = float(seconds)
+    from engine import distributed
+    from engine.stages.common import setup_torch
+    distributed.init()                          # the determinism settings of `engine run` on a GPU
+    setup_torch(1 if args.tiny else (os.cpu_count() or 2))    # and those of the stages
+    report = Report(Path(args.out), {
+        "script": "bench/gpu_check.py", "commit": args.commit or git_commit(), "host": platform.node(),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "mode": "tiny" if args.tiny else "full", "device": args.device, "limit_s": args.limit})
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
+        ctx = Context(args.device, args.tiny, Path(work))
+        for name in names:
+            left = args.limit - (time.perf_counter() - started)
+            out = Figures(report, name, min(boxes[name], left))
+            if left < 1:
+                out["status"] = "skipped: the whole check's limit was reached"
+                continue
+            print(f"[gpu_check] {name}: up to {out['box_s']} s", flush=True)
+            t0 = time.perf_counter()
+            try:
+                with time_box(out["box_s"]):
+                    SECTIONS[name](ctx, out)
+                out["status"] = "ok"
+            except SectionTimeout as e:
+                out["status"] = "timed out"
+                out["error"] = str(e)
+            except Exception as e:              # a failed section is a finding: report it and go on
+                out["status"] = "failed"
+                out["error"] = f"{type(e).__name__}: {e}"[:2000]
+                out["traceback"] = traceback.format_exc()[-4000:]
+            out["seconds"] = round(time.perf_counter() - t0, 2)
+            print(f"[gpu_check] {name}: {out['status']} in {out['seconds']} s", flush=True)
+            gc.collect()
+            if ctx.device.type == "cuda":
+                torch.cuda.empty_cache()
+    report.data["seconds"] = round(time.perf_counter() - started, 1)
+    import resource
+    report.data["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    report.data["summary"] = summary(report.data)
+    report.write()
+    print(report.data["summary"])
+    return 0 if all(s.get("status") == "ok" for s in report.data["sections"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
