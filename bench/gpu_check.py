@@ -2,6 +2,7 @@
 
     python bench/gpu_check.py --out gpu_check.json                  # on the GPU machine (README, "GPU check")
     python bench/gpu_check.py --device cpu --tiny --out check.json  # the same code on tiny models (make test)
+    python bench/gpu_check.py --device cpu --shallow                # real widths, one block deep, 64² (~3 min)
 
 Each section runs under its own time box (SIGALRM; the whole run keeps within --limit seconds) and the
 JSON report is rewritten after every section, and after every figure within one, so a cut-off run still
@@ -64,7 +65,7 @@ SPEC_LLAMA = "specs/rainbowpo_llama3_paper.yaml"
 SEED = 0
 # seconds per section on the GPU (their sum is the 5-minute limit); the CPU mode gives each 60
 BOXES = {"environment": 10, "sd15": 70, "sd15_throughput": 55, "determinism": 30, "data_parallel": 45,
-         "sd15_full": 20, "flux": 40, "llama": 25}
+         "sd15_full": 25, "flux": 40, "llama": 20}
 # what a section runs with, per mode: images per sampling batch, chains per DDPO minibatch on one GPU,
 # steps, resolution, chains per throughput epoch, LM pairs
 # steps, resolution, chains per throughput epoch, chains per minibatch of the reference epoch (two Adam
@@ -72,7 +73,10 @@ BOXES = {"environment": 10, "sd15": 70, "sd15_throughput": 55, "determinism": 30
 SIZES = {"gpu": dict(images=8, minibatch=8, sd_steps=50, resolution=None, epoch_images=16, reference_minibatch=4,
                      flux_steps=None, flux_resolution=None, group=2, pairs=2),
          "tiny": dict(images=2, minibatch=2, sd_steps=4, resolution=16, epoch_images=4, reference_minibatch=2,
-                      flux_steps=4, flux_resolution=16, group=2, pairs=2)}
+                      flux_steps=4, flux_resolution=16, group=2, pairs=2),
+         # the published widths with FLUX, T5 and Llama one block deep (bench/gpu_models.cut_depth), on a CPU
+         "shallow": dict(images=2, minibatch=2, sd_steps=3, resolution=64, epoch_images=2, reference_minibatch=2,
+                         flux_steps=3, flux_resolution=64, group=2, pairs=1, lm_share=1, lm_max_length=256)}
 
 
 class SectionTimeout(Exception):
@@ -125,10 +129,13 @@ def time_box(seconds: float):
 class Context:
     """What the sections share: the device, the pipelines' directories, the run configs, built models."""
 
-    def __init__(self, device: str, tiny: bool, work: Path):
+    def __init__(self, device: str, size: str, work: Path):
         self.device = torch.device(device)
-        self.tiny = tiny
-        self.sizes = SIZES["tiny" if tiny else "gpu"]
+        self.size = size
+        self.tiny = size == "tiny"
+        self.sizes = SIZES[size]
+        if size == "shallow":
+            models.cut_depth()
         self.work = work
         self.cache: dict = {}
 
@@ -274,10 +281,10 @@ def sd15(ctx: Context, out: dict) -> None:
     out["sample"]["images"] = n
     out["sample"]["images_per_s"] = round(n / out["sample"]["s"], 3)
     steps = torch.nonzero(stds > 0).flatten()
-    with torch.no_grad():
-        again = chain_log_probs(policy, batch.xs, steps, stds, batch.prompts)
+    with torch.no_grad():                     # the training path's batched recomputation, on the first 4 steps
+        again = chain_log_probs(policy, batch.xs, steps[-4:], stds, batch.prompts)
     out["logp"] = {"finite": bool(torch.isfinite(batch.logps[steps]).all()),
-                   "recomputed_max_abs_diff": float((again - batch.logps[steps]).abs().max()),
+                   "recomputed_max_abs_diff": float((again - batch.logps[steps[-4:]]).abs().max()),
                    "rewards_finite": bool(torch.isfinite(batch.rewards).all())}
     cfg = ctx.sd_config(n, s["minibatch"]).algorithm
     adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
@@ -355,7 +362,7 @@ def data_parallel(ctx: Context, out: dict) -> None:
             env = {**os.environ, "WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": "0",
                    "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
             cmd = [sys.executable, str(Path(__file__).resolve()), "--dp-worker", "--device", str(ctx.device),
-                   "--work", str(ctx.work), "--out", str(result)] + (["--tiny"] if ctx.tiny else [])
+                   "--work", str(ctx.work), "--out", str(result)] + ([f"--{ctx.size}"] if ctx.size != "gpu" else [])
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         logs = [p.communicate()[0] for p in procs]
     finally:
@@ -387,7 +394,7 @@ def dp_worker(args) -> None:
     from engine import distributed
     dist.init_process_group("gloo", rank=int(os.environ["RANK"]), world_size=2)
     distributed.init()
-    ctx = Context(args.device, args.tiny, Path(args.work))
+    ctx = Context(args.device, size_of(args), Path(args.work))
     t0 = time.perf_counter()
     state = _reference_epoch(ctx)
     seconds = time.perf_counter() - t0
@@ -466,13 +473,13 @@ def llama(ctx: Context, out: dict) -> None:
         tok, model, ref = ctx.timed(out, "build", lambda: lm_hub_po.load(cfg["model"], ctx.device, SEED))
     out["parameters"] = {"model": count(p for n, p in model.named_parameters() if "lora_" not in n),
                          "lora_trained": count(p for p in model.parameters() if p.requires_grad)}
-    length = cfg["model"]["max_length"]
+    length = cfg["model"]["max_length"] = ctx.sizes.get("lm_max_length") or cfg["model"]["max_length"]
     g = torch.Generator().manual_seed(SEED)
     letters = "abcdefghijklmnopqrstuvwxyz "
 
     def text(n):
         return "".join(letters[i] for i in torch.randint(len(letters), (n,), generator=g).tolist())
-    share = max(1, cfg["algorithm"]["batch_size"] // cfg["resources"]["processes"])
+    share = ctx.sizes.get("lm_share") or max(1, cfg["algorithm"]["batch_size"] // cfg["resources"]["processes"])
     pairs = [(text(length // 4), text(length // 2), text(length // 2)) for _ in range(share)]
     for n in sorted({ctx.sizes["pairs"], share}):
         alg = {**cfg["algorithm"], "steps": 1, "batch_size": n}
@@ -554,6 +561,10 @@ def summary(report: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
+def size_of(args) -> str:
+    return "tiny" if args.tiny else "shallow" if args.shallow else "gpu"
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
@@ -566,8 +577,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--tiny", action="store_true", help="the test suite's tiny model sizes (the CPU mode)")
+    ap.add_argument("--shallow", action="store_true",
+                    help="the published widths, FLUX, T5 and Llama one block deep, small images (fits a CPU)")
     ap.add_argument("--out", default="gpu_check.json", help="the JSON report (rewritten as it goes)")
-    ap.add_argument("--limit", type=float, default=300.0, help="seconds for the whole check")
+    ap.add_argument("--limit", type=float, default=None,
+                    help="seconds for the whole check (default 300; --shallow: 1800)")
     ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated, in this order")
     ap.add_argument("--box", action="append", default=[], metavar="SECTION=SECONDS", help="another time box")
     ap.add_argument("--commit", default=None, help="the commit checked (default: git rev-parse HEAD)")
@@ -578,15 +592,19 @@ def main(argv=None) -> int:
         dp_worker(args)
         return 0
     started = time.perf_counter()
+    args.limit = args.limit or (1800.0 if args.shallow else 300.0)
     import faulthandler                         # a hang past the limit still ends, with its stack
     faulthandler.dump_traceback_later(args.limit + 60, exit=True)
     names = [n for n in args.sections.split(",") if n]
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         ap.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
-    boxes = {n: (60.0 if args.tiny else float(BOXES[n])) for n in SECTIONS}
+    size = size_of(args)
+    boxes = {n: (float(BOXES[n]) if size == "gpu" else 60.0 if size == "tiny" else 900.0) for n in SECTIONS}
     for item in args.box:
         name, _, seconds = item.partition("=")
+        if name not in SECTIONS:
+            ap.error(f"--box {item}: unknown section '{name}'")
         boxes[name] = float(seconds)
     from engine import distributed
     from engine.stages.common import setup_torch
@@ -595,9 +613,9 @@ def main(argv=None) -> int:
     report = Report(Path(args.out), {
         "script": "bench/gpu_check.py", "commit": args.commit or git_commit(), "host": platform.node(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "mode": "tiny" if args.tiny else "full", "device": args.device, "limit_s": args.limit})
+        "mode": size, "device": args.device, "limit_s": args.limit})
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
-        ctx = Context(args.device, args.tiny, Path(work))
+        ctx = Context(args.device, size, Path(work))
         for name in names:
             left = args.limit - (time.perf_counter() - started)
             out = Figures(report, name, min(boxes[name], left))

@@ -102,6 +102,18 @@ T5_LEN = 512            # FLUX's max_sequence_length in specs/flux_mixgrpo_picks
 TINY_T5_LEN = 16
 
 
+
+def cut_depth() -> None:
+    """FLUX (1 + 1 blocks), T5-XXL (1 layer), Llama-3-8B (1 layer) and PickScore's CLIP (2 + 2 layers) one
+    block deep at their published widths: every shape the real models meet, in a CPU's memory
+    (gpu_check --shallow). Changes this module's configs for the rest of the process."""
+    FLUX_TRANSFORMER.update(num_layers=1, num_single_layers=1)
+    T5_XXL.update(num_layers=1)
+    LLAMA3_8B.update(num_hidden_layers=1)
+    CLIP_H_TEXT.update(num_hidden_layers=2)
+    CLIP_H_VISION.update(num_hidden_layers=2)
+
+
 # ----------------------------------------------------------------------------- writing the directories
 def _diffusers_config(folder: Path, cls_name: str, config: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
