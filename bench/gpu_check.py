@@ -58,7 +58,9 @@ import torch                                    # noqa: E402
 
 import gpu_models as models                     # noqa: E402
 
-DDPO_PYTORCH_IMAGES_PER_S_PER_GPU = 25600 / (4 * 3600) / 8   # 100 epochs of 256 images, ~4 h, 8 A100s: 0.222
+# ddpo-pytorch's README ("Reproducing Results"): about 4 hours for 100 epochs on 8 A100s, with config/dgx.py's
+# 256 images an epoch (sampling and training): 0.222 images/s per GPU
+DDPO_PYTORCH_IMAGES_PER_S_PER_GPU = 25600 / (4 * 3600) / 8
 SPEC_SD = "specs/sd15_ddpo_aesthetic.yaml"
 SPEC_FLUX = "specs/flux_mixgrpo_pickscore_paper.yaml"
 SPEC_LLAMA = "specs/rainbowpo_llama3_paper.yaml"
@@ -67,20 +69,20 @@ SEED = 0
 BOXES = {"environment": 10, "sd15": 70, "sd15_throughput": 55, "determinism": 30, "data_parallel": 45,
          "sd15_full": 25, "flux": 40, "llama": 20}
 # what a section runs with, per mode: images per sampling batch, chains per DDPO minibatch on one GPU,
-# steps, resolution, chains per throughput epoch, LM pairs
-# steps, resolution, chains per throughput epoch, chains per minibatch of the reference epoch (two Adam
-# steps: a second step depends on both gradients, so it shows a difference in either), LM pairs
-SIZES = {"gpu": dict(images=8, minibatch=8, sd_steps=50, resolution=None, epoch_images=16, reference_minibatch=4,
-                     flux_steps=None, flux_resolution=None, group=2, pairs=2),
-         "tiny": dict(images=2, minibatch=2, sd_steps=4, resolution=16, epoch_images=4, reference_minibatch=2,
-                      flux_steps=4, flux_resolution=16, group=2, pairs=2),
+# steps, resolution, chains per throughput epoch, chains and trained steps of the reference gradient
+# (determinism, data_parallel; None: every step), FLUX's steps and resolution and group, LM pairs
+SIZES = {"gpu": dict(images=8, minibatch=8, sd_steps=50, resolution=None, epoch_images=16, reference_chains=4,
+                     reference_steps=10, flux_steps=None, flux_resolution=None, group=2, pairs=2),
+         "tiny": dict(images=2, minibatch=2, sd_steps=4, resolution=16, epoch_images=4, reference_chains=4,
+                      reference_steps=None, flux_steps=4, flux_resolution=16, group=2, pairs=2),
          # the published widths with FLUX, T5 and Llama one block deep (bench/gpu_models.cut_depth), on a CPU
-         "shallow": dict(images=2, minibatch=2, sd_steps=3, resolution=64, epoch_images=2, reference_minibatch=2,
-                         flux_steps=3, flux_resolution=64, group=2, pairs=1, lm_share=1, lm_max_length=256)}
+         "shallow": dict(images=2, minibatch=2, sd_steps=3, resolution=64, epoch_images=2, reference_chains=2,
+                         reference_steps=None, flux_steps=3, flux_resolution=64, group=2, pairs=1, lm_share=1,
+                         lm_max_length=256)}
 
 
-class SectionTimeout(Exception):
-    pass
+class SectionTimeout(BaseException):
+    """Not an Exception: library code that catches Exception cannot swallow the end of a time box."""
 
 
 # ----------------------------------------------------------------------------- the report
@@ -102,7 +104,7 @@ class Figures(dict):
     """A section's figures: each one written to the report as it is measured."""
 
     def __init__(self, report: Report, name: str, box: float):
-        super().__init__(status="running", box_s=round(box, 1))
+        super().__init__(status="running", box_s=round(box, 2))
         self.report = report
         report.data["sections"][name] = self
         report.write()
@@ -111,11 +113,15 @@ class Figures(dict):
         super().__setitem__(key, value)
         self.report.write()
 
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self.report.write()
+
 
 @contextlib.contextmanager
 def time_box(seconds: float):
     def expire(signum, frame):
-        raise SectionTimeout(f"stopped at its time box of {seconds:.0f} s")
+        raise SectionTimeout(f"stopped at its time box of {seconds:g} s")
     old = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
     try:
@@ -138,6 +144,21 @@ class Context:
             models.cut_depth()
         self.work = work
         self.cache: dict = {}
+        self.section = None
+        self.nondeterministic: dict = {}          # kernel -> the section where torch first warned of it
+
+    def watch_warnings(self) -> None:
+        """Record torch's warnings of nondeterministic kernels, with the section they came in (torch warns
+        of each once a process, so the `determinism` section alone would miss those of earlier sections)."""
+        show = warnings.showwarning
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            text = str(message)
+            if "deterministic" in text:
+                kernel = text.split(" does not have")[0].split(". To explicitly")[0][:200]
+                self.nondeterministic.setdefault(kernel, self.section)
+            show(message, category, filename, lineno, file, line)
+        warnings.showwarning = record
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -153,13 +174,17 @@ class Context:
         return None
 
     def timed(self, out: dict, key: str, fn):
-        """fn() timed (device synchronised) with its peak device memory: out[key] = {s, peak_gib}."""
+        """fn() timed (device synchronised) with its peak device memory: out[key] = {s, peak_gib, and on a
+        GPU the allocator's peak reservation, which also holds its cache and fragments}."""
         self.sync()
         self.reset_peak()
         t0 = time.perf_counter()
         value = fn()
         self.sync()
-        out[key] = {"s": round(time.perf_counter() - t0, 3), "peak_gib": self.peak_gib()}
+        figures = {"s": round(time.perf_counter() - t0, 3), "peak_gib": self.peak_gib()}
+        if self.device.type == "cuda":
+            figures["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2 ** 30, 2)
+        out[key] = figures
         return value
 
     # -- the pipelines, written once
@@ -259,6 +284,9 @@ def environment(ctx: Context, out: dict) -> None:
         out["gpu"] = {"name": p.name, "count": torch.cuda.device_count(), "memory_gib": round(p.total_memory / 2 ** 30, 1),
                       "capability": f"{p.major}.{p.minor}", "cuda": torch.version.cuda,
                       "cudnn": torch.backends.cudnn.version(), "bf16": torch.cuda.is_bf16_supported()}
+    import importlib                            # where each package came from: the carried wheels' /tmp/site?
+    out["loaded_from"] = {name: importlib.import_module(name).__file__
+                          for name in ("diffusers", "transformers", "peft", "pydantic", "huggingface_hub")}
     out["collectives"] = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available(),
                           "nccl_run": "no: nccl needs one GPU per process, and this machine has "
                                       f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}"}
@@ -276,17 +304,26 @@ def sd15(ctx: Context, out: dict) -> None:
                     "trained": str(next(iter(trainable(policy).values())).dtype),
                     "autocast": str(policy.autocast_dtype)}
     n = s["images"]
+    cfg = ctx.sd_config(n, s["minibatch"]).algorithm
+    steps = torch.nonzero(stds > 0).flatten()
+
+    def warm_up():                # the first kernels' start-up costs (modules, cuBLAS, cuDNN), not timed below
+        one = collect(policy, stds, 1, torch.Generator().manual_seed(SEED + 7), reward)
+        ppo_update(policy, torch.optim.SGD(list(trainable(policy).values()), lr=0.0), one, torch.ones(1),
+                   torch.arange(1), steps[-2:], stds, cfg, 1, 0)
+    ctx.timed(out, "warm_up", warm_up)
     gen = torch.Generator().manual_seed(SEED)
     batch = ctx.timed(out, "sample", lambda: collect(policy, stds, n, gen, reward))
     out["sample"]["images"] = n
     out["sample"]["images_per_s"] = round(n / out["sample"]["s"], 3)
-    steps = torch.nonzero(stds > 0).flatten()
     with torch.no_grad():                     # the training path's batched recomputation, on the first 4 steps
         again = chain_log_probs(policy, batch.xs, steps[-4:], stds, batch.prompts)
-    out["logp"] = {"finite": bool(torch.isfinite(batch.logps[steps]).all()),
-                   "recomputed_max_abs_diff": float((again - batch.logps[steps[-4:]]).abs().max()),
+    diff = float((again - batch.logps[steps[-4:]]).abs().max())
+    out["logp"] = {"finite": bool(torch.isfinite(batch.logps[steps]).all()), "recomputed_max_abs_diff": diff,
+                   # on the scale the clip range applies to with ratio_reduction 'mean' (DDPO's)
+                   "recomputed_max_abs_diff_per_dimension": diff / math.prod(policy.latent_shape),
+                   "ratio_reduction": cfg.ratio_reduction, "clip_range": cfg.clip_range,
                    "rewards_finite": bool(torch.isfinite(batch.rewards).all())}
-    cfg = ctx.sd_config(n, s["minibatch"]).algorithm
     adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
     mb = torch.arange(min(n, s["minibatch"]))
     for ckpt in (False, True):
@@ -295,7 +332,8 @@ def sd15(ctx: Context, out: dict) -> None:
         step = ctx.timed(out, f"ddpo_lora_step_checkpointing_{'on' if ckpt else 'off'}",
                          lambda: ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, 1, 0))
         out[f"ddpo_lora_step_checkpointing_{'on' if ckpt else 'off'}"].update(
-            chains=len(mb), trained_steps=len(steps), loss_finite=math.isfinite(step["loss"]))
+            chains=len(mb), trained_steps=len(steps), loss_finite=math.isfinite(step["loss"]),
+            clipfrac=step["clipfrac"])
     unet.disable_gradient_checkpointing()
     method = resolve_method("auto", policy, reward)
     m = ctx.timed(out, "evaluate", lambda: reward_gap_metrics(policy, ode_stds, stds, reward, method, n, SEED))
@@ -307,50 +345,73 @@ def sd15_throughput(ctx: Context, out: dict) -> None:
     n = ctx.sizes["epoch_images"]
     cfg = ctx.sd_config(n, ctx.sizes["minibatch"])
     restore(policy, initial)
-    ctx.timed(out, "warm_up_epoch", lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
-    ctx.timed(out, "epoch", lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
-    rate = n / out["epoch"]["s"]
-    out.update(images=n, steps=len(stds), resolution=cfg.model.resolution, images_per_s=round(rate, 4),
-               ddpo_pytorch_images_per_s=round(DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 4),
-               ratio_to_ddpo_pytorch=round(rate / DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 2))
+    out.update(images=n, steps=len(stds), resolution=cfg.model.resolution,
+               ddpo_pytorch_images_per_s=round(DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 4))
+    for key in ("warm_up_epoch", "epoch"):    # the warm-up's rate first, so that a cut-off run still has one
+        stats = ctx.timed(out, key, lambda: ddpo_epoch(ctx, policy, reward, stds, cfg))
+        rate = n / out[key]["s"]
+        out[key]["clipfrac"] = stats[-1]["clipfrac"]
+        out.update(images_per_s=round(rate, 4), rate_from=key,
+                   ratio_to_ddpo_pytorch=round(rate / DDPO_PYTORCH_IMAGES_PER_S_PER_GPU, 2))
 
 
-def _reference_epoch(ctx: Context):
-    """The one-process DDPO epoch from the initial adapter (what `determinism` and `data_parallel` compare)."""
+def _reference_step(ctx: Context) -> dict:
+    """One DDPO step's gradient (what `determinism` and `data_parallel` compare): a seeded non-zero adapter
+    (so LoRA's A matrices have gradients too), a batch of chains sampled and scored, then the PPO update of
+    the whole batch as one minibatch with a zero learning rate; the gathered rewards and the gradient
+    after the ranks' reduction and the norm clip. The clip range is opened (the ratios are 1 up to the
+    recomputation's rounding, and a spec's 1e-4 would zero the gradient of some chains on that rounding)."""
+    from engine.algorithms.policy_gradient import collect, ppo_update
     policy, reward, stds, _, initial = ctx.sd_policy()
     restore(policy, initial)
-    m = ctx.sizes["reference_minibatch"]
-    cfg = ctx.sd_config(2 * m, m).model_dump()
-    # PPO's clip at the spec's 1e-4 makes the second step's gradient jump wherever a ratio crosses the clip
-    # (a rounding difference then flips whole chains): a range nothing reaches keeps the comparison smooth
+    g = torch.Generator().manual_seed(SEED + 1)
+    with torch.no_grad():
+        for name, p in trainable(policy).items():
+            if "lora_B" in name:
+                p.copy_(0.01 * torch.randn(p.shape, generator=g))
+    n = ctx.sizes["reference_chains"]
+    cfg = ctx.sd_config(n, n).model_dump()
     cfg["algorithm"]["clip_range"] = 10.0
-    ddpo_epoch(ctx, policy, reward, stds, validated(cfg))
-    return {n: p.detach().float().cpu().clone() for n, p in trainable(policy).items()}
+    cfg = validated(cfg).algorithm
+    batch = collect(policy, stds, n, torch.Generator().manual_seed(SEED), reward)
+    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    steps = torch.nonzero(stds > 0).flatten()[-(ctx.sizes["reference_steps"] or len(stds)):]
+    params = trainable(policy)
+    ppo_update(policy, torch.optim.SGD(list(params.values()), lr=0.0), batch, adv, torch.arange(n), steps, stds,
+               cfg, 1, 0)
+    ctx.sync()
+    out = {f"grad/{k}": p.grad.detach().float().cpu().clone() for k, p in params.items()}
+    out["rewards"] = batch.rewards.detach().float().cpu()
+    restore(policy, initial)
+    return out
+
+
+def _relative_l2(a: dict, b: dict) -> float:
+    grads = [k for k in a if k.startswith("grad/")]
+    diff = math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in grads))
+    norm = math.sqrt(sum(float((a[k] ** 2).sum()) for k in grads))
+    return diff / norm if norm else float("nan")
 
 
 def determinism(ctx: Context, out: dict) -> None:
     out["settings"] = {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
                        "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        first = ctx.timed(out, "first", lambda: _reference_epoch(ctx))
-        second = ctx.timed(out, "second", lambda: _reference_epoch(ctx))
-    diff = max(float((first[k] - second[k]).abs().max()) for k in first)
+    first = ctx.timed(out, "first", lambda: _reference_step(ctx))
+    second = ctx.timed(out, "second", lambda: _reference_step(ctx))
+    out["compared"] = "the sampled chains' rewards and one DDPO step's gradient, twice"
     out["bitwise_equal"] = all(torch.equal(first[k], second[k]) for k in first)
-    out["max_abs_diff"] = diff
-    out["nondeterministic_kernels"] = sorted({str(w.message).split(" does not have")[0] for w in caught
-                                              if "deterministic" in str(w.message)})
+    out["max_abs_diff"] = max(float((first[k] - second[k]).abs().max()) for k in first)
+    out["relative_l2_diff"] = ctx.cache["noise_floor"] = _relative_l2(first, second)
+    # torch warns of a kernel once a process: those of earlier sections (the first backward passes) count
+    out["nondeterministic_kernels"] = sorted(ctx.nondeterministic)
     ctx.cache["reference"] = first
 
 
 def data_parallel(ctx: Context, out: dict) -> None:
-    """Two processes (gloo, tensors on this device) run the reference epoch through engine/distributed.py."""
+    """Two processes (gloo, tensors on this device) take the reference step through engine/distributed.py:
+    each samples and differentiates its share, the rows are gathered and the gradients summed."""
     from safetensors.torch import load_file
-    if "reference" not in ctx.cache:
-        ctx.cache["reference"] = _reference_epoch(ctx)
-    reference = ctx.cache["reference"]
-    _, _, _, _, initial = ctx.sd_policy()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -363,31 +424,32 @@ def data_parallel(ctx: Context, out: dict) -> None:
                    "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
             cmd = [sys.executable, str(Path(__file__).resolve()), "--dp-worker", "--device", str(ctx.device),
                    "--work", str(ctx.work), "--out", str(result)] + ([f"--{ctx.size}"] if ctx.size != "gpu" else [])
-            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        logs = [p.communicate()[0] for p in procs]
+            log = open(ctx.work / f"dp_rank{rank}.log", "w")     # files, not pipes: no rank blocks on its output
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+        if "reference" not in ctx.cache:          # `determinism` did not run: the one-process step, meanwhile
+            ctx.cache["reference"] = _reference_step(ctx)
+        for p in procs:
+            p.wait()
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
     out["seconds_two_processes"] = round(time.perf_counter() - t0, 2)
-    failed = [(r, p.returncode, logs[r][-2000:]) for r, p in enumerate(procs) if p.returncode]
+    failed = [(r, p.returncode) for r, p in enumerate(procs) if p.returncode]
     if failed:
-        raise RuntimeError(f"rank {failed[0][0]} exited with {failed[0][1]}: {failed[0][2]}")
-    two = load_file(str(result))
-    update = {k: reference[k] - initial[k].float().cpu() for k in reference}
-    norm = math.sqrt(sum(float((u ** 2).sum()) for u in update.values()))
-    diff = math.sqrt(sum(float(((two[k] - reference[k]) ** 2).sum()) for k in reference))
+        r, code = failed[0]
+        raise RuntimeError(f"rank {r} exited with {code}: {(ctx.work / f'dp_rank{r}.log').read_text()[-2000:]}")
+    reference, two = ctx.cache["reference"], load_file(str(result))
     worker = json.loads(result.with_suffix(".json").read_text())
-    # the relative L2 difference of the two epochs' updates: an element whose gradient cancels to near 0 can
-    # flip its Adam step's sign on a rounding difference, so the largest elementwise difference says little
-    out.update(backend=worker["backend"], tensors_on=worker["device"], epoch_s_two_processes=worker["epoch_s"],
-               update_norm=norm, relative_diff=diff / norm if norm else None,
-               max_abs_diff_vs_one_process=max(float((two[k] - reference[k]).abs().max()) for k in reference),
+    out.update(backend=worker["backend"], tensors_on=worker["device"], step_s_two_processes=worker["step_s"],
+               rewards_max_abs_diff=float((two["rewards"] - reference["rewards"]).abs().max()),
+               relative_diff=_relative_l2(reference, two),
+               noise_floor=ctx.cache.get("noise_floor"),   # determinism's: one process against itself
                nccl="not run: it needs one GPU per process (two GPUs); the gloo run covers the same engine code")
 
 
 def dp_worker(args) -> None:
-    """One rank of `data_parallel`: the reference epoch under a two-process gloo group."""
+    """One rank of `data_parallel`: the reference step under a two-process gloo group."""
     import torch.distributed as dist
     from safetensors.torch import save_file
 
@@ -396,12 +458,12 @@ def dp_worker(args) -> None:
     distributed.init()
     ctx = Context(args.device, size_of(args), Path(args.work))
     t0 = time.perf_counter()
-    state = _reference_epoch(ctx)
+    state = _reference_step(ctx)
     seconds = time.perf_counter() - t0
     if distributed.is_main():
         out = Path(args.out)
         save_file({k: v.contiguous() for k, v in state.items()}, str(out))
-        out.with_suffix(".json").write_text(json.dumps({"backend": dist.get_backend(), "epoch_s": round(seconds, 3),
+        out.with_suffix(".json").write_text(json.dumps({"backend": dist.get_backend(), "step_s": round(seconds, 3),
                                                          "device": str(distributed.device())}))
     dist.destroy_process_group()
 
@@ -505,6 +567,10 @@ def _f(x, unit="", nd=2):
     return "—" if x is None else f"{x:.{nd}f}{unit}"
 
 
+def _e(x) -> str:
+    return "—" if x is None else f"{x:.1e}"
+
+
 def _n(x) -> str:
     """A parameter count: 11.90 B, 859.5 M, 12,345."""
     if x is None:
@@ -540,9 +606,10 @@ def summary(report: dict) -> str:
                         f"max |diff| {get('determinism', 'max_abs_diff')}")
                        + f"; kernels without a deterministic version: "
                          f"{', '.join(get('determinism', 'nondeterministic_kernels') or []) or 'none named'}",
-        "data_parallel": f"{get('data_parallel', 'backend')} × 2 on {get('data_parallel', 'tensors_on')}: relative "
-                         f"difference to one process {_f(get('data_parallel', 'relative_diff'), nd=6)}; nccl not run "
-                         f"(one GPU)",
+        "data_parallel": f"{get('data_parallel', 'backend')} × 2 on {get('data_parallel', 'tensors_on')}: the step's "
+                         f"gradient differs from one process's by {_e(get('data_parallel', 'relative_diff'))} "
+                         f"(relative L2; one process against itself: {_e(get('data_parallel', 'noise_floor'))}); "
+                         f"nccl not run (one GPU)",
         "sd15_full": f"{_n(get('sd15_full', 'parameters', 'trained'))} trained: {timing('sd15_full', 'step')}",
         "flux": f"transformer {_n(get('flux', 'parameters', 'transformer'))}; sampling: {timing('flux', 'sample')}; "
                 f"MixGRPO epoch: {timing('flux', 'mixgrpo_epoch')}",
@@ -561,6 +628,22 @@ def summary(report: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
+PRELOAD = ("diffusers", "transformers", "peft", "pydantic", "huggingface_hub", "safetensors.torch",
+           "diffusers.models", "engine.models.stable_diffusion", "engine.models.flux", "engine.rewards.aesthetic",
+           "engine.rewards.pickscore", "engine.language.lm_hub_po", "engine.algorithms.ddpo", "engine.algorithms.mixgrpo",
+           "engine.algorithms.policy_gradient", "engine.evaluation", "engine.stages.common", "engine.spec.resolve")
+
+
+def preload() -> None:
+    """Import what the sections use before any time box: a box that ends inside an import leaves the module
+    half-made in sys.modules, and every later section would fail on it."""
+    import importlib
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from diffusers import AutoencoderKL, FluxTransformer2DModel, UNet2DConditionModel   # noqa: F401  (lazy modules)
+    from transformers import CLIPModel, CLIPTextModel, LlamaForCausalLM, T5EncoderModel  # noqa: F401
+
+
 def size_of(args) -> str:
     return "tiny" if args.tiny else "shallow" if args.shallow else "gpu"
 
@@ -608,6 +691,7 @@ def main(argv=None) -> int:
         boxes[name] = float(seconds)
     from engine import distributed
     from engine.stages.common import setup_torch
+    preload()
     distributed.init()                          # the determinism settings of `engine run` on a GPU
     setup_torch(1 if args.tiny else (os.cpu_count() or 2))    # and those of the stages
     report = Report(Path(args.out), {
@@ -616,6 +700,7 @@ def main(argv=None) -> int:
         "mode": size, "device": args.device, "limit_s": args.limit})
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
         ctx = Context(args.device, size, Path(work))
+        ctx.watch_warnings()
         for name in names:
             left = args.limit - (time.perf_counter() - started)
             out = Figures(report, name, min(boxes[name], left))
@@ -623,6 +708,7 @@ def main(argv=None) -> int:
                 out["status"] = "skipped: the whole check's limit was reached"
                 continue
             print(f"[gpu_check] {name}: up to {out['box_s']} s", flush=True)
+            ctx.section = name
             t0 = time.perf_counter()
             try:
                 with time_box(out["box_s"]):

@@ -174,7 +174,7 @@ def write_flux(folder: Path, tiny: bool) -> Path:
     from diffusers import FlowMatchEulerDiscreteScheduler
     from transformers import CLIPTextConfig, T5Config, T5TokenizerFast
     tiny_t5_tokenizer(max_length=TINY_T5_LEN if tiny else T5_LEN).save_pretrained(folder / "tokenizer_2")
-    t5_tok = T5TokenizerFast.from_pretrained(str(folder / "tokenizer_2"))
+    t5_tok = T5TokenizerFast.from_pretrained(str(folder / "tokenizer_2"), use_safetensors=True)
     clip_tok = tiny_tokenizer(max_length=12 if tiny else CLIP_LEN)
     clip_tok.save_pretrained(folder / "tokenizer")
     _diffusers_config(folder / "transformer", "FluxTransformer2DModel", TINY_FLUX if tiny else FLUX_TRANSFORMER)
@@ -204,16 +204,23 @@ def write_llama(folder: Path, tiny: bool) -> Path:
 # ----------------------------------------------------------------------------- random weights
 def build(cls, folder, dtype=None, device="cpu"):
     """A diffusers or transformers model of `cls` from the config in `folder`, random weights created on
-    `device` ('meta': shapes only), cast to `dtype`."""
+    `device` ('meta': shapes only) in `dtype` (as from_pretrained with that dtype makes them: no float32
+    copy first, so the build's time and memory are those of loading)."""
     import diffusers
-    with torch.device(device):
-        if issubclass(cls, diffusers.ModelMixin):
-            model = cls.from_config(cls.load_config(str(folder)))
-        else:
-            from transformers import AutoConfig
-            config = AutoConfig.from_pretrained(str(folder))
-            model = cls._from_config(config) if hasattr(cls, "_from_config") else cls.from_config(config)
-    if dtype is not None and dtype != torch.float32:      # built in float32
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype or torch.float32)
+    try:
+        with torch.device(device):
+            if issubclass(cls, diffusers.ModelMixin):
+                model = cls.from_config(cls.load_config(str(folder)))
+            else:
+                from transformers import AutoConfig
+                config = json.loads((Path(folder) / "config.json").read_text())
+                config = AutoConfig.for_model(config.pop("model_type"), **config)
+                model = cls._from_config(config) if hasattr(cls, "_from_config") else cls.from_config(config)
+    finally:
+        torch.set_default_dtype(old)
+    if dtype is not None and any(p.dtype != dtype for p in model.parameters()):
         model = model.to(dtype)
     return model.eval()
 
