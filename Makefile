@@ -70,11 +70,12 @@ bench: setup
 	$(BIN)/python bench/contention.py
 	$(BIN)/python bench/validation.py
 
-# The prepared GPU check (README, "GPU check"): every paper-scale path on the published architectures with
-# random weights, a JSON report in build/; TINY=1: the same code on tiny models on the CPU (as make test runs it).
+# The prepared GPU check's CPU modes (README, "GPU check"; on the GPU machine: sh bench/gpu_check.sh, with
+# that machine's torch): tiny models, as make test runs it, or with SHALLOW=1 the published widths one block
+# deep (16 GiB, minutes). A JSON report in build/.
 gpu-check: setup
 	@mkdir -p build
-	$(BIN)/python bench/gpu_check.py $(if $(TINY),--device cpu --tiny) --out build/gpu_check$(if $(TINY),_tiny).json
+	$(BIN)/python bench/gpu_check.py --device cpu $(if $(SHALLOW),--shallow,--tiny) --out build/gpu_check_cpu.json
 
 # The wheels the GPU machine lacks (no registry there), pinned by requirements.lock, into .whl/.
 gpu-wheels: setup
