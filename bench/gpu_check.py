@@ -18,10 +18,10 @@ Sections:
   and on, and the evaluation (ODE and SDE rewards);
 - sd15_throughput: DDPO epochs (sampling + reward + training) at the spec's 512², 50 steps: images/s
   after a warm-up epoch, and its ratio to ddpo-pytorch's published 0.22 images/s per GPU;
-- determinism: the same DDPO epoch twice under the engine's determinism settings: bitwise, or the
-  largest difference and the kernels torch names as nondeterministic;
-- data_parallel: two gloo processes on the one device through engine/distributed.py against the
-  one-process epoch of `determinism` (nccl needs two GPUs: not run here, and the report says so);
+- determinism: the same DDPO step (sampled chains' rewards, the PPO loss's gradient) twice under the
+  engine's determinism settings: bitwise, or the difference, and the kernels torch named anywhere in the run;
+- data_parallel: two gloo processes on the one device take that step through engine/distributed.py,
+  against one process (nccl needs two GPUs: not run here, and the report says so);
 - sd15_full: one DDPO step of full fine-tuning (fp32 master weights, bf16 autocast, checkpointing);
 - flux: FLUX.1-dev (12B transformer, T5-XXL) with LoRA: sampling and one MixGRPO epoch;
 - llama: Llama-3-8B with LoRA: RainbowPO's preference step on 2 pairs, then on a GPU's share of the
@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import datetime
+import functools
 import gc
 import json
 import math
@@ -222,15 +224,27 @@ class Context:
                 policy = build_policy_for(cfg, {})
                 reward = reward_for(cfg, {}, policy)
             train_stds, ode_stds = sampler_stds(cfg, policy)
-            initial = {n: p.detach().clone() for n, p in policy.named_parameters() if p.requires_grad}
+            initial = {n: p.detach().clone() for n, p in trainable(policy).items()}
             self.cache["sd"] = (policy, reward, train_stds, ode_stds, initial)
         return self.cache["sd"]
 
 
 def paper_run(spec: str, index: int = 0) -> dict:
-    """A run of a spec at the paper scale (the first by default), as a JSON-ready dict (the engine's spec loader)."""
+    """A run of a spec at the paper scale (the first by default), as a JSON-ready dict to change (the engine's
+    spec loader; each spec is expanded once)."""
+    return copy.deepcopy(_paper_run(spec, index))
+
+
+@functools.cache
+def _paper_run(spec: str, index: int) -> dict:
     from engine.spec.resolve import expand, load_spec
     return expand(load_spec(ROOT / spec), "paper").runs[index].config.model_dump(mode="json")
+
+
+def advantages(rewards):
+    """The batch-normalised advantages DDPO uses before it has per-prompt statistics."""
+    from engine.algorithms.advantages import batch_scaled
+    return batch_scaled(rewards)[0]
 
 
 def validated(cfg: dict):
@@ -324,7 +338,7 @@ def sd15(ctx: Context, out: dict) -> None:
                    "recomputed_max_abs_diff_per_dimension": diff / math.prod(policy.latent_shape),
                    "ratio_reduction": cfg.ratio_reduction, "clip_range": cfg.clip_range,
                    "rewards_finite": bool(torch.isfinite(batch.rewards).all())}
-    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    adv = advantages(batch.rewards)
     mb = torch.arange(min(n, s["minibatch"]))
     for ckpt in (False, True):
         (unet.enable_gradient_checkpointing if ckpt else unet.disable_gradient_checkpointing)()
@@ -374,7 +388,7 @@ def _reference_step(ctx: Context) -> dict:
     cfg["algorithm"]["clip_range"] = 10.0
     cfg = validated(cfg).algorithm
     batch = collect(policy, stds, n, torch.Generator().manual_seed(SEED), reward)
-    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    adv = advantages(batch.rewards)
     steps = torch.nonzero(stds > 0).flatten()[-(ctx.sizes["reference_steps"] or len(stds)):]
     params = trainable(policy)
     ppo_update(policy, torch.optim.SGD(list(params.values()), lr=0.0), batch, adv, torch.arange(n), steps, stds,
@@ -416,7 +430,7 @@ def data_parallel(ctx: Context, out: dict) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = ctx.work / "dp_rank0.safetensors"
-    procs = []
+    procs, logs = [], []
     t0 = time.perf_counter()
     try:
         for rank in range(2):
@@ -424,8 +438,8 @@ def data_parallel(ctx: Context, out: dict) -> None:
                    "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
             cmd = [sys.executable, str(Path(__file__).resolve()), "--dp-worker", "--device", str(ctx.device),
                    "--work", str(ctx.work), "--out", str(result)] + ([f"--{ctx.size}"] if ctx.size != "gpu" else [])
-            log = open(ctx.work / f"dp_rank{rank}.log", "w")     # files, not pipes: no rank blocks on its output
-            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
+            logs.append(open(ctx.work / f"dp_rank{rank}.log", "w"))  # files, not pipes: no rank blocks on output
+            procs.append(subprocess.Popen(cmd, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
         if "reference" not in ctx.cache:          # `determinism` did not run: the one-process step, meanwhile
             ctx.cache["reference"] = _reference_step(ctx)
         for p in procs:
@@ -434,6 +448,8 @@ def data_parallel(ctx: Context, out: dict) -> None:
         for p in procs:
             if p.poll() is None:
                 p.kill()
+        for log in logs:
+            log.close()
     out["seconds_two_processes"] = round(time.perf_counter() - t0, 2)
     failed = [(r, p.returncode) for r, p in enumerate(procs) if p.returncode]
     if failed:
@@ -481,7 +497,7 @@ def sd15_full(ctx: Context, out: dict) -> None:
     cfg = ctx.sd_config(s["images"], s["minibatch"]).algorithm
     opt = make_optimizer(policy, cfg)
     out["parameters"] = {"trained": count(trainable(policy).values())}
-    adv = (batch.rewards - batch.rewards.mean()) / (batch.rewards.std() + 1e-8)
+    adv = advantages(batch.rewards)
     steps = torch.nonzero(stds > 0).flatten()
     mb = torch.arange(min(s["images"], s["minibatch"]))
     step = ctx.timed(out, "step", lambda: ppo_update(policy, opt, batch, adv, mb, steps, stds, cfg, 1, 0))

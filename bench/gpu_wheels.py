@@ -55,10 +55,12 @@ def main() -> int:
            "--only-binary=:all:", "--python-version", PYTHON, "--implementation", "cp", "-d", str(DEST)]
     for p in PLATFORMS:
         cmd += ["--platform", p]
-    subprocess.run(cmd + pins(), check=True)
+    pinned = pins()
+    subprocess.run(cmd + pinned, check=True)
     wheels = sorted(DEST.glob("*.whl"))
-    stale = [w for w in wheels if not any(w.name.lower().startswith(normal(p.split("==")[0]).replace("-", "_") + "-"
-                                                                     + p.split("==")[1].lower()) for p in pins())]
+    prefixes = tuple(normal(name).replace("-", "_") + "-" + version.lower()       # wheel file names' start
+                     for name, version in (p.split("==") for p in pinned))
+    stale = [w for w in wheels if not w.name.lower().startswith(prefixes)]
     for w in stale:                    # an older version left from an earlier lock: two stop the install there
         w.unlink()
     size = sum(w.stat().st_size for w in DEST.glob("*.whl"))
