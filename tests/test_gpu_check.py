@@ -68,13 +68,15 @@ def test_cpu_mode_runs_every_section(tmp_path):
 
 @pytest.mark.slow(10)
 def test_a_section_past_its_box_is_cut_and_the_report_still_written(tmp_path):
-    """sd15 cannot build its pipeline, sample and train in the whole limit of 0.2 s: its box is cut to that, it
+    """sd15 cannot build its pipeline, sample and train in the whole limit of 0.2 s: its box is cut to what is left of it, it
     is stopped and reported, and nothing is left for the next section, which is skipped and reported; the run
     says it failed."""
     p, report = check(tmp_path, "--sections", "sd15,environment", "--limit", "0.2")
     assert p.returncode == 1
     sd, env = report["sections"]["sd15"], report["sections"]["environment"]
-    assert sd["status"] == "timed out" and "time box of 0.2 s" in sd["error"] and 0.2 <= sd["seconds"] < 5
+    # the box is what is left of the limit when sd15 starts (a few ms less than 0.2 s on a loaded machine)
+    assert sd["status"] == "timed out" and 0.1 <= sd["box_s"] <= 0.2
+    assert f"time box of {sd['box_s']:g} s" in sd["error"] and sd["box_s"] <= sd["seconds"] < 5
     assert env["status"].startswith("skipped")
     assert "| sd15 | timed out" in report["summary"] and "| environment | skipped" in report["summary"]
 
