@@ -68,9 +68,9 @@ def test_cpu_mode_runs_every_section(tmp_path):
 
 @pytest.mark.slow(10)
 def test_a_section_past_its_box_is_cut_and_the_report_still_written(tmp_path):
-    """sd15 cannot build its pipeline, sample and train in the whole limit of 0.2 s: its box is cut to what is left of it, it
-    is stopped and reported, and nothing is left for the next section, which is skipped and reported; the run
-    says it failed."""
+    """sd15 cannot build its pipeline, sample and train in the whole limit of 0.2 s: its box is cut to what is
+    left of the limit, it is stopped and reported, and nothing is left for the next section, which is skipped
+    and reported; the run says it failed."""
     p, report = check(tmp_path, "--sections", "sd15,environment", "--limit", "0.2")
     assert p.returncode == 1
     sd, env = report["sections"]["sd15"], report["sections"]["environment"]
