@@ -299,8 +299,7 @@ def environment(ctx: Context, out: dict) -> None:
                       "capability": f"{p.major}.{p.minor}", "cuda": torch.version.cuda,
                       "cudnn": torch.backends.cudnn.version(), "bf16": torch.cuda.is_bf16_supported()}
     import importlib                            # where each package came from: the carried wheels' /tmp/site?
-    out["loaded_from"] = {name: importlib.import_module(name).__file__
-                          for name in ("diffusers", "transformers", "peft", "pydantic", "huggingface_hub")}
+    out["loaded_from"] = {name: importlib.import_module(name).__file__ for name in CARRIED}
     out["collectives"] = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available(),
                           "nccl_run": "no: nccl needs one GPU per process, and this machine has "
                                       f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}"}
@@ -644,10 +643,12 @@ def summary(report: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
-PRELOAD = ("diffusers", "transformers", "peft", "pydantic", "huggingface_hub", "safetensors.torch",
-           "diffusers.models", "engine.models.stable_diffusion", "engine.models.flux", "engine.rewards.aesthetic",
-           "engine.rewards.pickscore", "engine.language.lm_hub_po", "engine.algorithms.ddpo", "engine.algorithms.mixgrpo",
-           "engine.algorithms.policy_gradient", "engine.evaluation", "engine.stages.common", "engine.spec.resolve")
+# packages the GPU machine gets from the carried wheels (environment says where each was loaded from)
+CARRIED = ("diffusers", "transformers", "peft", "pydantic", "huggingface_hub")
+PRELOAD = CARRIED + ("safetensors.torch", "diffusers.models", "engine.models.stable_diffusion", "engine.models.flux",
+                     "engine.rewards.aesthetic", "engine.rewards.pickscore", "engine.language.lm_hub_po",
+                     "engine.algorithms.ddpo", "engine.algorithms.mixgrpo", "engine.algorithms.policy_gradient",
+                     "engine.evaluation", "engine.stages.common", "engine.spec.resolve")
 
 
 def preload() -> None:
@@ -690,7 +691,7 @@ def main(argv=None) -> int:
     if args.dp_worker:
         dp_worker(args)
         return 0
-    t0 = time.perf_counter()
+    begun = time.perf_counter()
     args.limit = args.limit or (1800.0 if args.shallow else 300.0)
     import faulthandler                         # a hang past the limit still ends, with its stack
     faulthandler.dump_traceback_later(args.limit + 120, exit=True)
@@ -714,7 +715,7 @@ def main(argv=None) -> int:
     report = Report(Path(args.out), {
         "script": "bench/gpu_check.py", "commit": args.commit or git_commit(), "host": platform.node(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "mode": size, "device": args.device, "limit_s": args.limit, "imports_s": round(started - t0, 1)})
+        "mode": size, "device": args.device, "limit_s": args.limit, "imports_s": round(started - begun, 1)})
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
         ctx = Context(args.device, size, Path(work))
         ctx.watch_warnings()
